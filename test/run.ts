@@ -1,0 +1,105 @@
+// `npm test`: picks a PostgreSQL server, migrates one template database, then runs every
+// test file with Node's test runner, each file cloning the template into a database of its own.
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { migrate } from '../src/migrate.js';
+import { migrationsDir, packageRoot, sqlDir } from '../src/paths.js';
+import { answers, LOCAL_DEFAULT_URL, withDatabase } from './helpers/server.js';
+
+const distTestDir = path.join(packageRoot, 'dist', 'test');
+
+function listFiles(dir: string, suffix: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((d) => d.isFile() && d.name.endsWith(suffix))
+    .map((d) => path.join(d.parentPath ?? (d as unknown as { path: string }).path, d.name))
+    .sort();
+}
+
+/** The template's name changes whenever a migration or SQL file does, so a stale one is never reused. */
+function templateName(): string {
+  const hash = crypto.createHash('sha256');
+  for (const file of [...listFiles(migrationsDir, '.js'), ...listFiles(sqlDir, '.sql')]) {
+    hash.update(path.relative(packageRoot, file));
+    hash.update(fs.readFileSync(file));
+  }
+  return `vmsync_tpl_${hash.digest('hex').slice(0, 12)}`;
+}
+
+async function resolveServer(): Promise<{ url: string; stop: () => Promise<void> }> {
+  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => undefined };
+  if (await answers(LOCAL_DEFAULT_URL)) return { url: LOCAL_DEFAULT_URL, stop: async () => undefined };
+  console.log('# no PostgreSQL at DATABASE_URL or 127.0.0.1:5432: starting an embedded one');
+  const { startEmbeddedPostgres } = await import('../src/embedded.js');
+  const embedded = await startEmbeddedPostgres({ dataDir: path.join(packageRoot, '.data', 'test-pg'), ephemeral: true });
+  return { url: embedded.url, stop: () => embedded.stop() };
+}
+
+async function prepareTemplate(serverUrl: string, name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    // Several `npm test` runs may share one server: build each template once, under a lock.
+    await admin.query('select pg_advisory_lock(hashtext($1))', ['ssvirt-vm-sync test template']);
+    const exists = await admin.query('select 1 from pg_database where datname = $1', [name]);
+    if (exists.rowCount === 0) {
+      const building = `${name}_building`;
+      await admin.query(`drop database if exists ${building} with (force)`);
+      await admin.query(`create database ${building}`);
+      await migrate(withDatabase(serverUrl, building));
+      await admin.query(`alter database ${building} rename to ${name}`);
+    }
+    // Templates of older migration sets are dead weight.
+    const stale = await admin.query<{ datname: string }>(
+      `select datname from pg_database where datname like 'vmsync\\_tpl\\_%' and datname <> $1 and datname not like '%\\_building'`,
+      [name],
+    );
+    for (const row of stale.rows) await admin.query(`drop database if exists ${row.datname} with (force)`).catch(() => undefined);
+  } finally {
+    await admin.end();
+  }
+}
+
+async function main(): Promise<number> {
+  const filters = process.argv.slice(2);
+  const files = listFiles(distTestDir, '.test.js').filter(
+    (f) => filters.length === 0 || filters.some((needle) => f.includes(needle)),
+  );
+  if (files.length === 0) {
+    console.error(`no test files match ${filters.join(' ') || '(all)'} under ${distTestDir}`);
+    return 1;
+  }
+  const server = await resolveServer();
+  try {
+    const template = templateName();
+    await prepareTemplate(server.url, template);
+    const concurrency = process.env.TEST_CONCURRENCY ?? '3';
+    const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], {
+      stdio: 'inherit',
+      env: {
+        ...process.env,
+        VM_SYNC_TEST_SERVER: server.url,
+        VM_SYNC_TEST_TEMPLATE: template,
+        LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+      },
+    });
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    return await new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+  } finally {
+    await server.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
