@@ -1,0 +1,211 @@
+-- =====================================================================
+-- Staging: watch events -> vm_sync.snapshots (and vm_sync.rejects)
+-- =====================================================================
+-- One set-based pass per batch. Events apply in array order and the last
+-- one for an object wins, except that an event older (lower integer
+-- resourceVersion) than the object's current state, for the same uid, is
+-- ignored; a new uid under the same name replaces the old object.
+
+-- resourceVersions are opaque strings; the API server's are etcd revisions, so when both are
+-- integers a lower one is older. Anything else cannot be ordered and is never "lower".
+create or replace function vm_sync.rv_lower(a text, b text)
+returns boolean
+language sql immutable parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(a ~ '^[0-9]{1,30}$' and b ~ '^[0-9]{1,30}$' and a::numeric < b::numeric, false)
+$$;
+
+comment on function vm_sync.rv_lower(text, text) is 'True when both resourceVersions are integers and a < b';
+
+
+-- The fold over one object's events, oldest first: the state is the event that currently stands.
+do $$
+begin
+  if to_regtype('vm_sync.event_state') is null then
+    create type vm_sync.event_state as (ord bigint, uid text, resource_version text);
+  end if;
+end
+$$;
+
+create or replace function vm_sync.event_step(state vm_sync.event_state, ord bigint, uid text, resource_version text)
+returns vm_sync.event_state
+language sql immutable parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  select case
+    when state.ord is not null
+     and state.uid is not distinct from uid
+     and vm_sync.rv_lower(resource_version, state.resource_version)
+      then state
+    else row(ord, uid, resource_version)::vm_sync.event_state
+  end
+$$;
+
+do $$
+begin
+  if to_regprocedure('vm_sync.last_event(bigint, text, text)') is null then
+    create aggregate vm_sync.last_event(bigint, text, text) (
+      sfunc = vm_sync.event_step,
+      stype = vm_sync.event_state
+    );
+  end if;
+end
+$$;
+
+comment on aggregate vm_sync.last_event(bigint, text, text) is
+  'Applied in order over (ord, uid, resourceVersion): the event that stands at the end (a stale one never replaces a newer one of the same uid)';
+
+
+-- Stages a batch. Returns the summary counts and the (namespace, vm_name) keys whose inputs changed,
+-- for the merge. One statement: every step is a CTE, so a batch costs one pass and no temp tables.
+-- Callers hold the ingest lock.
+create or replace function vm_sync.stage_events(
+  events jsonb,
+  out summary jsonb,
+  out affected_namespaces text[],
+  out affected_vm_names text[])
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if events is null then
+    events := '[]';
+  end if;
+  if jsonb_typeof(events) <> 'array' then
+    raise exception 'vm_sync: events must be a JSON array of watch events, got a JSON %', jsonb_typeof(events)
+      using errcode = 'invalid_parameter_value',
+            hint = 'Pass [{"type": "ADDED", "object": {...}}, ...] as the API server streams them.';
+  end if;
+
+  with raw as (
+    select a.ord, a.ev,
+           case when jsonb_typeof(a.ev) = 'object' and jsonb_typeof(a.ev -> 'type') = 'string' then a.ev ->> 'type' end as type,
+           case when jsonb_typeof(a.ev) = 'object' then a.ev -> 'object' end as obj
+      from jsonb_array_elements(events) with ordinality as a(ev, ord)
+  ),
+  -- 1. Classify every event: usable, a bookmark, or unusable with its reason.
+  classified as materialized (
+    select r.ord, r.type,
+           r.obj ->> 'kind' as kind,
+           r.obj #>> '{metadata,namespace}' as ns,
+           r.obj #>> '{metadata,name}' as name,
+           r.obj #>> '{metadata,uid}' as uid,
+           r.obj #>> '{metadata,resourceVersion}' as rv,
+           r.obj,
+           case
+             when jsonb_typeof(r.ev) <> 'object'
+               then vm_sync.problem('event', r.ev, 'not a JSON object')
+             when r.type is null or r.type not in ('ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK')
+               then vm_sync.problem('type', r.ev -> 'type', 'unknown event type')
+             when r.type = 'BOOKMARK'
+               then null
+             when coalesce(jsonb_typeof(r.obj), 'null') <> 'object'
+               then vm_sync.problem('object', r.obj, 'missing or not a JSON object')
+             when coalesce(jsonb_typeof(r.obj -> 'kind'), 'null') <> 'string'
+               or r.obj ->> 'kind' not in ('VirtualMachine', 'VirtualMachineInstance')
+               then vm_sync.problem('kind', r.obj -> 'kind', 'unknown kind')
+             when r.obj ? 'apiVersion' and coalesce(r.obj ->> 'apiVersion', '') not in ('kubevirt.io/v1', 'kubevirt.io/v1alpha3')
+               then vm_sync.problem('apiVersion', r.obj -> 'apiVersion', 'unknown kind')
+             when coalesce(jsonb_typeof(r.obj #> '{metadata,name}'), 'null') <> 'string'
+               or length(r.obj #>> '{metadata,name}') not between 1 and 253
+               then vm_sync.problem('metadata.name', r.obj #> '{metadata,name}', 'missing, empty or longer than 253 characters')
+             when coalesce(jsonb_typeof(r.obj #> '{metadata,namespace}'), 'null') <> 'string'
+               or length(r.obj #>> '{metadata,namespace}') not between 1 and 253
+               then vm_sync.problem('metadata.namespace', r.obj #> '{metadata,namespace}', 'missing, empty or longer than 253 characters')
+             when coalesce(jsonb_typeof(r.obj #> '{metadata,uid}'), 'null') not in ('string', 'null')
+               then vm_sync.problem('metadata.uid', r.obj #> '{metadata,uid}', 'not a string')
+             when coalesce(jsonb_typeof(r.obj #> '{metadata,resourceVersion}'), 'null') not in ('string', 'null')
+               then vm_sync.problem('metadata.resourceVersion', r.obj #> '{metadata,resourceVersion}', 'not a string')
+           end as bad
+      from raw r
+  ),
+  good as (
+    select c.ord, c.type, c.kind, c.ns, c.name, c.uid, c.rv, c.obj #- '{metadata,managedFields}' as obj
+      from classified c
+     where c.bad is null and c.type <> 'BOOKMARK'
+  ),
+  keys as (
+    select distinct g.kind, g.ns, g.name from good g
+  ),
+  staged as (
+    select s.kind, s.namespace, s.name, s.uid, s.resource_version, s.deleted, s.object, s.vm_name
+      from vm_sync.snapshots s
+      join keys k on k.kind = s.kind and k.ns = s.namespace and k.name = s.name
+  ),
+  -- 2. Per object, the event that stands after the batch (ord 0 is the staged state) ...
+  standing as (
+    select f.kind, f.ns, f.name, (vm_sync.last_event(f.ord, f.uid, f.rv order by f.ord)).ord as ord
+      from (
+        select s.kind, s.namespace as ns, s.name, 0::bigint as ord, s.uid, s.resource_version as rv from staged s
+        union all
+        select g.kind, g.ns, g.name, g.ord, g.uid, g.rv from good g
+      ) f
+     group by f.kind, f.ns, f.name
+  ),
+  -- ... staged only when it differs from what is staged. Values are derived only for those.
+  winners as (
+    select g.*, s.vm_name as old_vm_name
+      from standing w
+      join good g on g.ord = w.ord
+      left join staged s on s.kind = g.kind and s.namespace = g.ns and s.name = g.name
+     where s.kind is null
+        or s.uid is distinct from g.uid
+        or s.deleted <> (g.type = 'DELETED')
+        or s.object <> g.obj
+  ),
+  derived as materialized (
+    select w.*,
+           case when w.kind = 'VirtualMachine' then vm_sync.derive_vm(w.obj) else vm_sync.derive_vmi(w.obj) end as d
+      from winners w
+  ),
+  upserted as (
+    insert into vm_sync.snapshots as s (kind, namespace, name, uid, resource_version, deleted, object, observed_at,
+                                        vm_name, cpu_count, memory_mb, guest_os, guest_os_hint, status)
+    select d.kind, d.ns, d.name, d.uid, d.rv, d.type = 'DELETED', d.obj, now(),
+           coalesce((d.d).vm_name, d.name), (d.d).cpu_count, (d.d).memory_mb, (d.d).guest_os,
+           (d.d).guest_os_hint, (d.d).status
+      from derived d
+     order by d.kind, d.ns, d.name
+    on conflict (kind, namespace, name) do update
+       set uid = excluded.uid, resource_version = excluded.resource_version, deleted = excluded.deleted,
+           object = excluded.object, observed_at = excluded.observed_at, vm_name = excluded.vm_name,
+           cpu_count = excluded.cpu_count, memory_mb = excluded.memory_mb, guest_os = excluded.guest_os,
+           guest_os_hint = excluded.guest_os_hint, status = excluded.status
+    returning s.namespace, s.vm_name
+  ),
+  -- 3. Every value that could not be used: whole events, and single fields of staged objects.
+  rejected as (
+    insert into vm_sync.rejects (kind, namespace, name, uid, resource_version, field, value, reason)
+    select left(c.kind, 253), left(c.ns, 253), left(c.name, 253), left(c.uid, 253), left(c.rv, 253),
+           p ->> 'field', p -> 'value', p ->> 'reason'
+      from classified c
+     cross join lateral jsonb_array_elements(c.bad) as p
+     where c.bad is not null
+    union all
+    select d.kind, d.ns, d.name, d.uid, d.rv, p ->> 'field', p -> 'value', p ->> 'reason'
+      from derived d
+     cross join lateral jsonb_array_elements((d.d).problems) as p
+     where d.type <> 'DELETED' and (d.d).problems is not null
+    returning 1
+  ),
+  touched as (
+    select u.namespace, u.vm_name from upserted u
+    union
+    select d.ns, d.old_vm_name from derived d where d.old_vm_name is not null
+  )
+  select jsonb_build_object(
+           'events',    (select count(*) from classified),
+           'bookmarks', (select count(*) from classified c where c.type = 'BOOKMARK' and c.bad is null),
+           'staged',    (select count(*) from upserted),
+           'unchanged', (select count(*) from keys) - (select count(*) from winners),
+           'ignored',   (select count(*) from good) - (select count(*) from winners),
+           'rejected',  (select count(*) from rejected)),
+         agg.namespaces, agg.vm_names
+    into summary, affected_namespaces, affected_vm_names
+    from (select array_agg(t.namespace) as namespaces, array_agg(t.vm_name) as vm_names from touched t) as agg;
+end;
+$$;
+
+comment on function vm_sync.stage_events(jsonb) is
+  'Internal: stages a batch of watch events into vm_sync.snapshots, records rejects, returns counts and the affected VM keys';

@@ -1,0 +1,163 @@
+-- =====================================================================
+-- Merge: staged snapshots -> public.vms, with change detection and NOTIFY
+-- =====================================================================
+-- Per VM (namespace, vm_name): a live VMI first, else the VM's spec, else
+-- what the row has; a source that lacks a field never blanks it. A row is
+-- written only when status, cpu_count, memory_mb or guest_os changes; each
+-- write is appended to vm_sync.changes and announced on channel vm_changed.
+
+-- The vm_changed payload. NOTIFY refuses payloads of 8000 bytes or more, so an oversized one is cut
+-- down (long strings clipped, then the changes dropped) and marked "truncated"; the full change is
+-- always in vm_sync.changes under the same seq.
+create or replace function vm_sync.notification_payload(
+  seq bigint, vm_id text, namespace text, vm_name text, changes jsonb, changed_at timestamptz)
+returns text
+language plpgsql immutable parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  payload text;
+begin
+  payload := jsonb_build_object('seq', seq, 'id', vm_id, 'namespace', namespace, 'vm_name', vm_name,
+                                'changes', changes, 'changed_at', changed_at)::text;
+  if octet_length(payload) < 7900 then
+    return payload;
+  end if;
+  payload := jsonb_build_object(
+    'seq', seq, 'id', left(vm_id, 255), 'namespace', left(namespace, 253), 'vm_name', left(vm_name, 253),
+    'changes', (select jsonb_object_agg(c.key, jsonb_build_object(
+                         'old', case when jsonb_typeof(c.value -> 'old') = 'string'
+                                     then to_jsonb(left(c.value ->> 'old', 256)) else c.value -> 'old' end,
+                         'new', case when jsonb_typeof(c.value -> 'new') = 'string'
+                                     then to_jsonb(left(c.value ->> 'new', 256)) else c.value -> 'new' end))
+                  from jsonb_each(changes) as c),
+    'changed_at', changed_at, 'truncated', true)::text;
+  if octet_length(payload) < 7900 then
+    return payload;
+  end if;
+  return jsonb_build_object('seq', seq, 'id', left(vm_id, 255), 'changed_at', changed_at, 'truncated', true)::text;
+end;
+$$;
+
+comment on function vm_sync.notification_payload(bigint, text, text, text, jsonb, timestamptz) is
+  'JSON text for a vm_changed notification, always under 8000 bytes (marked "truncated" when cut)';
+
+
+-- Merges the given VMs. Returns {"vms_updated": n, "field_updates": [{namespace, field, result, count}]}.
+-- Callers hold the ingest lock, so change-feed sequence numbers commit in order.
+create or replace function vm_sync.merge(p_namespaces text[], p_vm_names text[])
+returns jsonb
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  seqs bigint[];
+begin
+  if coalesce(cardinality(p_namespaces), 0) = 0 then
+    return jsonb_build_object('vms_updated', 0, 'field_updates', '[]'::jsonb);
+  end if;
+
+  with affected as (
+    select distinct a.namespace, a.vm_name
+      from unnest(p_namespaces, p_vm_names) as a(namespace, vm_name)
+     where a.namespace is not null and a.vm_name is not null
+  ),
+  vm as (
+    select s.namespace, s.name as vm_name, s.deleted, s.cpu_count, s.memory_mb, s.guest_os_hint, s.status
+      from vm_sync.snapshots s
+      join affected a on s.kind = 'VirtualMachine' and s.namespace = a.namespace and s.name = a.vm_name
+  ),
+  -- Normally one VMI per VM; should there be more, prefer the one named like the VM, then the newest.
+  vmi as (
+    select distinct on (s.namespace, s.vm_name) s.namespace, s.vm_name, s.cpu_count, s.memory_mb, s.guest_os
+      from vm_sync.snapshots s
+      join affected a on s.namespace = a.namespace and s.vm_name = a.vm_name
+     where s.kind = 'VirtualMachineInstance' and not s.deleted
+     order by s.namespace, s.vm_name, (s.name = s.vm_name) desc, s.observed_at desc, s.name
+  ),
+  desired as (
+    select a.namespace, a.vm_name,
+           case when vm.deleted then 'DELETED' else vm.status end                  as status,
+           coalesce(vmi.cpu_count, case when not vm.deleted then vm.cpu_count end) as cpu_count,
+           coalesce(vmi.memory_mb, case when not vm.deleted then vm.memory_mb end) as memory_mb,
+           vmi.guest_os                                                            as agent_os,
+           case when not vm.deleted then vm.guest_os_hint end                      as hint
+      from affected a
+      left join vm  on vm.namespace = a.namespace and vm.vm_name = a.vm_name
+      left join vmi on vmi.namespace = a.namespace and vmi.vm_name = a.vm_name
+     where vm.vm_name is not null or vmi.vm_name is not null
+  ),
+  target as (
+    select v.id, v.namespace, v.vm_name,
+           v.status, v.cpu_count, v.memory_mb, v.guest_os,
+           coalesce(d.status, v.status)       as new_status,
+           coalesce(d.cpu_count, v.cpu_count) as new_cpu_count,
+           coalesce(d.memory_mb, v.memory_mb) as new_memory_mb,
+           -- A guest agent's word wins; a hint only fills an empty guest_os.
+           case when d.agent_os is not null then d.agent_os
+                when coalesce(v.guest_os, '') <> '' then v.guest_os
+                else coalesce(d.hint, v.guest_os)
+           end                                as new_guest_os
+      from public.vms v
+      join desired d on v.namespace = d.namespace and v.vm_name = d.vm_name
+     where v.deleted_at is null
+       for update of v
+  ),
+  diff as (
+    select t.*,
+           coalesce(case when t.status is distinct from t.new_status then jsonb_build_object(
+                      'status', jsonb_build_object('old', t.status, 'new', t.new_status)) end, '{}')
+        || coalesce(case when t.cpu_count is distinct from t.new_cpu_count then jsonb_build_object(
+                      'cpu_count', jsonb_build_object('old', t.cpu_count, 'new', t.new_cpu_count)) end, '{}')
+        || coalesce(case when t.memory_mb is distinct from t.new_memory_mb then jsonb_build_object(
+                      'memory_mb', jsonb_build_object('old', t.memory_mb, 'new', t.new_memory_mb)) end, '{}')
+        || coalesce(case when t.guest_os is distinct from t.new_guest_os then jsonb_build_object(
+                      'guest_os', jsonb_build_object('old', t.guest_os, 'new', t.new_guest_os)) end, '{}')
+           as changes
+      from target t
+     where (t.status, t.cpu_count, t.memory_mb, t.guest_os)
+           is distinct from (t.new_status, t.new_cpu_count, t.new_memory_mb, t.new_guest_os)
+  ),
+  updated as (
+    update public.vms v
+       set status = d.new_status, cpu_count = d.new_cpu_count, memory_mb = d.new_memory_mb,
+           guest_os = d.new_guest_os, updated_at = now()
+      from diff d
+     where v.id = d.id
+    returning v.id
+  ),
+  feed as (
+    insert into vm_sync.changes (vm_id, namespace, vm_name, changes)
+    select d.id, d.namespace, d.vm_name, d.changes
+      from diff d
+      join updated u on u.id = d.id
+     order by d.id
+    returning seq
+  )
+  select array_agg(f.seq order by f.seq) into seqs from feed f;
+
+  if seqs is null then
+    return jsonb_build_object('vms_updated', 0, 'field_updates', '[]'::jsonb);
+  end if;
+
+  -- Sent on commit, in seq order; one per changed row.
+  perform pg_notify('vm_changed', vm_sync.notification_payload(c.seq, c.vm_id, c.namespace, c.vm_name, c.changes, c.changed_at))
+     from vm_sync.changes c
+    where c.seq = any(seqs)
+    order by c.seq;
+
+  return jsonb_build_object(
+    'vms_updated', cardinality(seqs),
+    'field_updates', coalesce((
+      select jsonb_agg(jsonb_build_object('namespace', x.namespace, 'field', x.field, 'result', 'updated', 'count', x.n)
+                       order by x.namespace, x.field)
+        from (select c.namespace, k.field, count(*) as n
+                from vm_sync.changes c
+               cross join lateral jsonb_object_keys(c.changes) as k(field)
+               where c.seq = any(seqs)
+               group by c.namespace, k.field) x), '[]'::jsonb));
+end;
+$$;
+
+comment on function vm_sync.merge(text[], text[]) is
+  'Internal: writes the contract''s values into the live vms rows of the given VMs when they changed; notifies vm_changed';
