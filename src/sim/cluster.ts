@@ -1,0 +1,449 @@
+// The simulated KubeVirt controllers: VM and VMI models, and the sequences of writes a real
+// cluster makes for each user action (start, stop, hotplug, guest agent, delete...). Each step
+// is one write, hence one watch event, in the order virt-controller/virt-handler produce them.
+import crypto from 'node:crypto';
+import {
+  FEDORA,
+  renderVm,
+  renderVmi,
+  timestamp,
+  type CpuTopology,
+  type GuestOSInfo,
+  type RunStrategy,
+  type VmModel,
+  type VmiModel,
+} from './kubevirt.js';
+import type { Store } from './store.js';
+
+export interface CreateVmOptions {
+  /** Default { cores: 1, sockets: 1, threads: 1 }. */
+  cpu?: Partial<CpuTopology>;
+  /** Guest memory quantity, default "2Gi". */
+  memory?: string;
+  /** Render memory as domain.memory.guest (default) or only as resources.requests.memory. */
+  memoryAsGuest?: boolean;
+  /** Start it (VMI created and Running) right away. Default false. */
+  running?: boolean;
+  /** Default Always when running, Halted otherwise; 'legacy' renders spec.running instead. */
+  runStrategy?: RunStrategy | 'legacy';
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** Value of the `vm.kubevirt.io/os` annotation (e.g. "fedora", "windows2k22"). */
+  osHint?: string;
+  /** When running: connect the guest agent with this report (true = Fedora). */
+  guestAgent?: GuestOSInfo | boolean;
+  /** Node the VMI lands on, default node01..node03 by name hash. */
+  nodeName?: string;
+}
+
+export interface SeedOptions extends Omit<CreateVmOptions, 'running' | 'guestAgent'> {
+  /** Namespaces to spread VMs over (round robin). Default ["default"]. */
+  namespaces?: string[];
+  /** Name prefix, default "vm"; names are prefix-000001... */
+  prefix?: string;
+  /** Share of VMs that are running (have a Running VMI), default 1. */
+  runningRatio?: number;
+  /** Share of running VMs with a connected guest agent, default 1. */
+  agentRatio?: number;
+}
+
+export class NotFoundError extends Error {
+  constructor(
+    readonly resource: string,
+    readonly name: string,
+  ) {
+    super(`${resource} "${name}" not found`);
+  }
+}
+
+type Step = () => void;
+
+export class Cluster {
+  private readonly vms = new Map<string, VmModel>();
+  private readonly standalone = new Map<string, VmiModel>();
+  private ipCounter = 10;
+
+  constructor(
+    private readonly store: Store,
+    /** Pause between the steps of a transition; 0 = all steps synchronously. */
+    public stepDelayMs = 0,
+  ) {}
+
+  private vm(ns: string, name: string): VmModel {
+    const vm = this.vms.get(`${ns}/${name}`);
+    if (!vm) throw new NotFoundError('virtualmachines.kubevirt.io', `${ns}/${name}`);
+    return vm;
+  }
+
+  /** Model of a VM (for assertions); undefined when absent. Do not mutate. */
+  model(ns: string, name: string): VmModel | undefined {
+    return this.vms.get(`${ns}/${name}`);
+  }
+
+  private writeVm(vm: VmModel): void {
+    this.store.put('virtualmachines', `${vm.namespace}/${vm.name}`, renderVm(vm));
+  }
+
+  private writeVmi(vmi: VmiModel): void {
+    this.store.put('virtualmachineinstances', `${vmi.namespace}/${vmi.name}`, renderVmi(vmi));
+  }
+
+  private setStatus(vm: VmModel, printable: string): void {
+    vm.printableStatus = printable;
+    vm.statusSince = timestamp();
+  }
+
+  private setPhase(vmi: VmiModel, phase: VmiModel['phase']): void {
+    vmi.phase = phase;
+    vmi.phaseSince = timestamp();
+  }
+
+  /** Runs the steps now (stepDelayMs 0) or spaced by stepDelayMs; resolves after the last. */
+  private async run(steps: Step[]): Promise<void> {
+    for (let i = 0; i < steps.length; i++) {
+      if (i > 0 && this.stepDelayMs > 0) await new Promise((r) => setTimeout(r, this.stepDelayMs));
+      steps[i]!();
+    }
+  }
+
+  private newVmi(vm: VmModel, opts: { nodeName?: string } = {}): VmiModel {
+    const now = timestamp();
+    return {
+      namespace: vm.namespace,
+      name: vm.name,
+      uid: crypto.randomUUID(),
+      created: now,
+      owner: { name: vm.name, uid: vm.uid, generation: vm.generation },
+      labels: { 'kubevirt.io/domain': vm.name, 'kubevirt.io/size': 'small' },
+      annotations: vm.osHint ? { 'vm.kubevirt.io/os': vm.osHint } : {},
+      phase: 'Pending',
+      phaseSince: now,
+      nodeName: opts.nodeName ?? nodeFor(vm.name),
+      ip: this.nextIp(),
+      cpu: { ...vm.cpu },
+      memory: vm.memory,
+      paused: false,
+    };
+  }
+
+  private nextIp(): string {
+    const n = this.ipCounter++;
+    return `10.244.${(n >> 8) & 255}.${n & 255}`;
+  }
+
+  private buildVm(ns: string, name: string, opts: CreateVmOptions): VmModel {
+    const now = timestamp();
+    const strategy = opts.runStrategy ?? (opts.running ? 'Always' : 'Halted');
+    return {
+      namespace: ns,
+      name,
+      uid: crypto.randomUUID(),
+      created: now,
+      generation: 1,
+      labels: { ...(opts.labels ?? {}) },
+      annotations: { ...(opts.annotations ?? {}) },
+      osHint: opts.osHint,
+      runStrategy: strategy === 'legacy' ? undefined : strategy,
+      running: strategy === 'legacy' ? !!opts.running : undefined,
+      cpu: { cores: opts.cpu?.cores ?? 1, sockets: opts.cpu?.sockets ?? 1, threads: opts.cpu?.threads ?? 1, maxSockets: opts.cpu?.maxSockets },
+      memory: opts.memory ?? '2Gi',
+      memoryAsGuest: opts.memoryAsGuest ?? true,
+      printableStatus: 'Stopped',
+      statusSince: now,
+    };
+  }
+
+  /** Creates a VM (ADDED, Stopped); with `running`, then walks it through the start sequence. */
+  async createVM(ns: string, name: string, opts: CreateVmOptions = {}): Promise<void> {
+    const key = `${ns}/${name}`;
+    if (this.vms.has(key)) throw new Error(`virtualmachines.kubevirt.io "${key}" already exists`);
+    const vm = this.buildVm(ns, name, opts);
+    this.vms.set(key, vm);
+    this.writeVm(vm);
+    if (opts.running) await this.run(this.startSteps(vm, opts.nodeName));
+    if (opts.running && opts.guestAgent) await this.connectGuestAgent(ns, name, opts.guestAgent === true ? FEDORA : opts.guestAgent);
+  }
+
+  private startSteps(vm: VmModel, nodeName?: string): Step[] {
+    let vmi: VmiModel;
+    return [
+      () => {
+        this.setStatus(vm, 'Starting');
+        this.writeVm(vm);
+      },
+      () => {
+        vmi = this.newVmi(vm, { nodeName });
+        vm.vmi = vmi;
+        this.writeVmi(vmi); // ADDED, Pending
+      },
+      () => {
+        this.setPhase(vmi, 'Scheduling');
+        this.writeVmi(vmi);
+      },
+      () => {
+        this.setPhase(vmi, 'Scheduled');
+        this.writeVmi(vmi);
+      },
+      () => {
+        this.setPhase(vmi, 'Running');
+        vmi.currentCpu = { cores: vmi.cpu.cores, sockets: vmi.cpu.sockets, threads: vmi.cpu.threads };
+        vmi.memoryAtBoot = vmi.memoryCurrent = vmi.memoryRequested = vmi.memory;
+        this.writeVmi(vmi);
+      },
+      () => {
+        this.setStatus(vm, 'Running');
+        this.writeVm(vm);
+      },
+    ];
+  }
+
+  /** virtctl start: runStrategy Always, then Starting -> VMI Pending/Scheduling/Scheduled/Running -> Running. */
+  async startVM(ns: string, name: string): Promise<void> {
+    const vm = this.vm(ns, name);
+    if (vm.vmi && !vm.vmi.deletionTimestamp) return;
+    if (vm.runStrategy) vm.runStrategy = vm.runStrategy === 'Manual' ? 'Manual' : 'Always';
+    else vm.running = true;
+    vm.generation++;
+    await this.run(this.startSteps(vm));
+  }
+
+  /** virtctl stop: runStrategy Halted, Stopping, VMI deletionTimestamp, Succeeded, DELETED, Stopped. */
+  async stopVM(ns: string, name: string): Promise<void> {
+    const vm = this.vm(ns, name);
+    if (vm.runStrategy) vm.runStrategy = vm.runStrategy === 'Manual' ? 'Manual' : 'Halted';
+    else vm.running = false;
+    vm.generation++;
+    await this.run([
+      () => {
+        this.setStatus(vm, vm.vmi ? 'Stopping' : 'Stopped');
+        this.writeVm(vm);
+      },
+      ...this.vmiTeardown(vm),
+      () => {
+        this.setStatus(vm, 'Stopped');
+        this.writeVm(vm);
+      },
+    ]);
+  }
+
+  private vmiTeardown(vm: VmModel): Step[] {
+    const vmi = vm.vmi;
+    if (!vmi) return [];
+    return [
+      () => {
+        vmi.deletionTimestamp = timestamp();
+        this.writeVmi(vmi);
+      },
+      () => {
+        this.setPhase(vmi, 'Succeeded');
+        vmi.guestOS = undefined;
+        this.writeVmi(vmi);
+      },
+      () => {
+        vm.vmi = undefined;
+        this.store.remove('virtualmachineinstances', `${vmi.namespace}/${vmi.name}`);
+      },
+    ];
+  }
+
+  /** virtctl pause / unpause: VMI Paused condition, VM printableStatus Paused / Running. */
+  async pauseVM(ns: string, name: string, paused = true): Promise<void> {
+    const vm = this.vm(ns, name);
+    const vmi = vm.vmi;
+    if (!vmi || vmi.phase !== 'Running') throw new Error(`VMI ${ns}/${name} is not running`);
+    await this.run([
+      () => {
+        vmi.paused = paused;
+        this.writeVmi(vmi);
+      },
+      () => {
+        this.setStatus(vm, paused ? 'Paused' : 'Running');
+        this.writeVm(vm);
+      },
+    ]);
+  }
+
+  /** CPU hotplug (LiveUpdate): VM template sockets, then VMI spec, then VMI currentCPUTopology. */
+  async hotplugCPU(ns: string, name: string, sockets: number): Promise<void> {
+    const vm = this.vm(ns, name);
+    const steps: Step[] = [
+      () => {
+        vm.cpu = { ...vm.cpu, sockets };
+        vm.generation++;
+        this.writeVm(vm);
+      },
+    ];
+    const vmi = vm.vmi;
+    if (vmi) {
+      steps.push(
+        () => {
+          vmi.cpu = { ...vmi.cpu, sockets };
+          if (vmi.owner) vmi.owner.generation = vm.generation;
+          this.writeVmi(vmi);
+        },
+        () => {
+          vmi.currentCpu = { cores: vmi.cpu.cores, sockets, threads: vmi.cpu.threads };
+          this.writeVmi(vmi);
+        },
+      );
+    }
+    await this.run(steps);
+  }
+
+  /** Memory hotplug: VM template guest memory, VMI spec + guestRequested, then guestCurrent. */
+  async hotplugMemory(ns: string, name: string, quantity: string): Promise<void> {
+    const vm = this.vm(ns, name);
+    const steps: Step[] = [
+      () => {
+        vm.memory = quantity;
+        vm.generation++;
+        this.writeVm(vm);
+      },
+    ];
+    const vmi = vm.vmi;
+    if (vmi) {
+      steps.push(
+        () => {
+          vmi.memory = quantity;
+          vmi.memoryRequested = quantity;
+          if (vmi.owner) vmi.owner.generation = vm.generation;
+          this.writeVmi(vmi);
+        },
+        () => {
+          vmi.memoryCurrent = quantity;
+          this.writeVmi(vmi);
+        },
+      );
+    }
+    await this.run(steps);
+  }
+
+  private vmiOf(ns: string, name: string): VmiModel {
+    const vmi = this.vms.get(`${ns}/${name}`)?.vmi ?? this.standalone.get(`${ns}/${name}`);
+    if (!vmi) throw new NotFoundError('virtualmachineinstances.kubevirt.io', `${ns}/${name}`);
+    return vmi;
+  }
+
+  /** The guest agent connects: AgentConnected condition and a full status.guestOSInfo. */
+  async connectGuestAgent(ns: string, name: string, osInfo: GuestOSInfo = FEDORA): Promise<void> {
+    const vmi = this.vmiOf(ns, name);
+    vmi.guestOS = { ...osInfo };
+    vmi.agentSince = timestamp();
+    this.writeVmi(vmi);
+  }
+
+  /** The guest agent goes away: condition removed, guestOSInfo back to {}. */
+  async disconnectGuestAgent(ns: string, name: string): Promise<void> {
+    const vmi = this.vmiOf(ns, name);
+    vmi.guestOS = undefined;
+    this.writeVmi(vmi);
+  }
+
+  /** kubectl delete vm: deletionTimestamp + Terminating, VMI torn down, then VM DELETED. */
+  async deleteVM(ns: string, name: string): Promise<void> {
+    const vm = this.vm(ns, name);
+    await this.run([
+      () => {
+        vm.deletionTimestamp = timestamp();
+        this.setStatus(vm, 'Terminating');
+        this.writeVm(vm);
+      },
+      ...this.vmiTeardown(vm),
+      () => {
+        this.vms.delete(`${ns}/${name}`);
+        this.store.remove('virtualmachines', `${ns}/${name}`);
+      },
+    ]);
+  }
+
+  /** Deletes (if present) and creates again under the same name: a new uid. */
+  async recreateVM(ns: string, name: string, opts?: CreateVmOptions): Promise<void> {
+    const old = this.vms.get(`${ns}/${name}`);
+    const again: CreateVmOptions = opts ?? {
+      cpu: old?.cpu,
+      memory: old?.memory,
+      labels: old?.labels,
+      annotations: old?.annotations,
+      osHint: old?.osHint,
+      running: !!old?.vmi,
+    };
+    if (old) await this.deleteVM(ns, name);
+    await this.createVM(ns, name, again);
+  }
+
+  /** Forces status.printableStatus (e.g. ErrorUnschedulable, Migrating) in one MODIFIED. */
+  async setPrintableStatus(ns: string, name: string, printableStatus: string): Promise<void> {
+    const vm = this.vm(ns, name);
+    this.setStatus(vm, printableStatus);
+    this.writeVm(vm);
+  }
+
+  /** A VMI with no owning VM (kubectl create -f vmi.yaml), Running. */
+  async createStandaloneVMI(ns: string, name: string, opts: CreateVmOptions = {}): Promise<void> {
+    const shell = this.buildVm(ns, name, opts);
+    const vmi = this.newVmi(shell, { nodeName: opts.nodeName });
+    vmi.owner = undefined;
+    this.setPhase(vmi, 'Running');
+    vmi.currentCpu = { cores: vmi.cpu.cores, sockets: vmi.cpu.sockets, threads: vmi.cpu.threads };
+    if (opts.guestAgent) vmi.guestOS = opts.guestAgent === true ? { ...FEDORA } : { ...opts.guestAgent };
+    this.standalone.set(`${ns}/${name}`, vmi);
+    this.writeVmi(vmi);
+  }
+
+  /** Deletes a standalone VMI. */
+  async deleteStandaloneVMI(ns: string, name: string): Promise<void> {
+    if (!this.standalone.delete(`${ns}/${name}`)) throw new NotFoundError('virtualmachineinstances.kubevirt.io', `${ns}/${name}`);
+    this.store.remove('virtualmachineinstances', `${ns}/${name}`);
+  }
+
+  /**
+   * Creates n VMs in their final state in one go (one ADDED per VM and per VMI, no transitions):
+   * for benchmarks and big fixtures. Returns the "ns/name" keys created.
+   */
+  seed(n: number, opts: SeedOptions = {}): string[] {
+    const namespaces = opts.namespaces?.length ? opts.namespaces : ['default'];
+    const prefix = opts.prefix ?? 'vm';
+    const runningRatio = opts.runningRatio ?? 1;
+    const agentRatio = opts.agentRatio ?? 1;
+    const keys: string[] = [];
+    let start = 0;
+    while (this.vms.has(`${namespaces[0]}/${prefix}-${String(start + 1).padStart(6, '0')}`)) start += n;
+    for (let i = 0; i < n; i++) {
+      const ns = namespaces[i % namespaces.length]!;
+      const name = `${prefix}-${String(start + i + 1).padStart(6, '0')}`;
+      if (this.vms.has(`${ns}/${name}`)) continue;
+      // Spread the ratios evenly rather than randomly so fixtures are reproducible.
+      const running = Math.floor((i + 1) * runningRatio) > Math.floor(i * runningRatio);
+      const vm = this.buildVm(ns, name, { ...opts, running });
+      this.vms.set(`${ns}/${name}`, vm);
+      if (running) {
+        const vmi = this.newVmi(vm);
+        vmi.phase = 'Running';
+        vmi.currentCpu = { cores: vmi.cpu.cores, sockets: vmi.cpu.sockets, threads: vmi.cpu.threads };
+        if (Math.floor((i + 1) * agentRatio) > Math.floor(i * agentRatio)) vmi.guestOS = FEDORA;
+        vm.vmi = vmi;
+        vm.printableStatus = 'Running';
+        this.writeVmi(vmi);
+      }
+      this.writeVm(vm);
+      keys.push(`${ns}/${name}`);
+    }
+    return keys;
+  }
+
+  /** Forgets models whose objects were replaced through the raw API (put/remove), so controls fail loudly. */
+  forget(resource: 'virtualmachines' | 'virtualmachineinstances', ns: string, name: string): void {
+    if (resource === 'virtualmachines') this.vms.delete(`${ns}/${name}`);
+    else {
+      this.standalone.delete(`${ns}/${name}`);
+      const vm = this.vms.get(`${ns}/${name}`);
+      if (vm) vm.vmi = undefined;
+    }
+  }
+}
+
+function nodeFor(name: string): string {
+  let h = 0;
+  for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) | 0;
+  return `node0${(Math.abs(h) % 3) + 1}`;
+}

@@ -1,0 +1,81 @@
+// Fault injection state, consulted by the HTTP layer on every Kubernetes API request
+// (never for the /sim/v1 control API, so a test can always reach its controls).
+
+/** How a watch is told its resourceVersion is too old. The real API server (watch cache) answers
+ * 200 and streams one ERROR event carrying a 410 Expired Status; 'http' answers HTTP 410 instead. */
+export type ExpiredMode = 'event' | 'http';
+
+/** Which requests a failure applies to. */
+export type RequestKind = 'list' | 'watch' | 'get' | 'discovery' | 'any';
+
+export interface FailRequestsOptions {
+  /** HTTP status to answer with: 500 InternalError, 503 ServiceUnavailable, 429 TooManyRequests, 504 Timeout... */
+  status: number;
+  /** Fail this many requests, then stop (default: 1 when durationMs is not given either). */
+  count?: number;
+  /** Fail every matching request for this long. */
+  durationMs?: number;
+  /** Only these requests (default 'any' except discovery). */
+  only?: RequestKind;
+}
+
+interface ActiveFailure {
+  status: number;
+  remaining: number;
+  until: number;
+  only: RequestKind;
+}
+
+export class Faults {
+  /** Answer used when a watch starts from a compacted resourceVersion. */
+  expiredMode: ExpiredMode = 'event';
+  /** Delay before answering each API request (headers included). */
+  slowMs = 0;
+  /** New watch streams are stalled too (no headers, no events) while set. */
+  stallNew = false;
+  private forced410: ExpiredMode[] = [];
+  private failure?: ActiveFailure;
+
+  /** The next `count` watches fail with 410 Expired whatever their resourceVersion. */
+  fail410OnNextWatch(mode: ExpiredMode = 'event', count = 1): void {
+    for (let i = 0; i < count; i++) this.forced410.push(mode);
+  }
+
+  /** Consumes one forced 410, if any. */
+  takeForced410(): ExpiredMode | undefined {
+    return this.forced410.shift();
+  }
+
+  failRequests(opts: FailRequestsOptions): void {
+    const count = opts.count ?? (opts.durationMs === undefined ? 1 : Number.POSITIVE_INFINITY);
+    this.failure = {
+      status: opts.status,
+      remaining: count,
+      until: opts.durationMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + opts.durationMs,
+      only: opts.only ?? 'any',
+    };
+  }
+
+  /** The status to fail this request with, consuming one from the budget; undefined = serve it. */
+  failureFor(kind: RequestKind): number | undefined {
+    const f = this.failure;
+    if (!f) return undefined;
+    if (f.remaining <= 0 || Date.now() >= f.until) {
+      this.failure = undefined;
+      return undefined;
+    }
+    const applies = f.only === kind || (f.only === 'any' && kind !== 'discovery');
+    if (!applies) return undefined;
+    f.remaining--;
+    return f.status;
+  }
+
+  /** Clears every fault (stalls are lifted by the server, which owns the streams). */
+  clear(): void {
+    this.forced410 = [];
+    this.failure = undefined;
+    this.slowMs = 0;
+    this.stallNew = false;
+    this.expiredMode = 'event';
+  }
+}

@@ -1,0 +1,327 @@
+// The Kubernetes side of the HTTP server: discovery, list (limit/continue/resourceVersion,
+// selectors), get, and watch for kubevirt.io/v1 VirtualMachines and VirtualMachineInstances.
+// Fault injection is applied here; the /sim/v1 control API is routed elsewhere.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Faults, RequestKind } from './faults.js';
+import { combine, parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js';
+import { sendJson, sendStatus } from './status.js';
+import { ExpiredError, KINDS, RESOURCES, type Resource, type Store } from './store.js';
+import { WatchStream } from './watch.js';
+
+export interface ApiOptions {
+  /** Interval between BOOKMARK events for allowWatchBookmarks=true watches (real server: ~1 minute). */
+  bookmarkIntervalMs: number;
+  /** Watch timeout when the client gives no timeoutSeconds (real server: 30-60 minutes). */
+  defaultWatchTimeoutSeconds: number;
+  /** Unread bytes after which a watch is forcibly closed. */
+  maxWatchBufferBytes: number;
+}
+
+type PerResource = Record<Resource, number>;
+const perResource = (): PerResource => ({ virtualmachines: 0, virtualmachineinstances: 0 });
+
+/** What the server has done, for tests to assert "relisted" or "resumed without relisting". */
+export interface Counters {
+  /** Every Kubernetes API request (not /sim/v1). */
+  requests: number;
+  lists: PerResource;
+  watches: PerResource;
+  gets: PerResource;
+  /** ADDED/MODIFIED/DELETED events written to watch streams. */
+  eventsSent: PerResource;
+  bookmarksSent: number;
+  /** Watches answered 410 Expired (as HTTP status or as an ERROR event). */
+  watchesExpired: number;
+  /** Continue tokens refused with 410 Expired. */
+  listsExpired: number;
+  /** Requests answered with an injected failure status. */
+  injectedFailures: number;
+  /** Watch streams open right now. */
+  activeWatches: PerResource;
+}
+
+export function newCounters(): Counters {
+  return {
+    requests: 0,
+    lists: perResource(),
+    watches: perResource(),
+    gets: perResource(),
+    eventsSent: perResource(),
+    bookmarksSent: 0,
+    watchesExpired: 0,
+    listsExpired: 0,
+    injectedFailures: 0,
+    activeWatches: perResource(),
+  };
+}
+
+const GROUP = 'kubevirt.io';
+const GV = 'kubevirt.io/v1';
+
+function apiResourceList(): unknown {
+  const resources: unknown[] = [];
+  for (const r of RESOURCES) {
+    const k = KINDS[r];
+    resources.push(
+      { name: r, singularName: k.singular, namespaced: true, kind: k.kind, verbs: ['get', 'list', 'watch'], shortNames: k.shortNames, categories: ['all'] },
+      { name: `${r}/status`, singularName: '', namespaced: true, kind: k.kind, verbs: ['get'] },
+    );
+  }
+  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: GV, resources };
+}
+
+const GROUP_BODY = { name: GROUP, versions: [{ groupVersion: GV, version: 'v1' }], preferredVersion: { groupVersion: GV, version: 'v1' } };
+
+/** Continue tokens: opaque to clients; here base64 JSON like the real server's {v, rv, start}. */
+function encodeContinue(rv: number, after: string): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start: after })).toString('base64');
+}
+
+function decodeContinue(token: string): { rv: number; after: string } | undefined {
+  try {
+    const t = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { v?: unknown; rv?: unknown; start?: unknown };
+    if (t.v !== 'meta.k8s.io/v1' || typeof t.rv !== 'number' || typeof t.start !== 'string') return undefined;
+    return { rv: t.rv, after: t.start };
+  } catch {
+    return undefined;
+  }
+}
+
+function parseRv(value: string): number | undefined {
+  return /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
+interface Route {
+  resource: Resource;
+  namespace?: string;
+  name?: string;
+}
+
+/** /apis/kubevirt.io/v1[/namespaces/{ns}]/{resource}[/{name}[/status]] */
+function parseRoute(path: string): Route | undefined {
+  const m = /^\/apis\/kubevirt\.io\/v1(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+)(\/status)?)?\/?$/.exec(path);
+  if (!m) return undefined;
+  const resource = m[2] as Resource;
+  if (!RESOURCES.includes(resource)) return undefined;
+  if (m[3] !== undefined && m[1] === undefined) return undefined; // namespaced objects have no cluster-scope get
+  return { resource, namespace: m[1] && decodeURIComponent(m[1]), name: m[3] && decodeURIComponent(m[3]) };
+}
+
+export class ApiServer {
+  readonly streams = new Set<WatchStream>();
+  /** Called whenever something countable happens (request, event sent, stream closed): wakes waiters. */
+  onActivity: () => void = () => undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly faults: Faults,
+    readonly counters: Counters,
+    private readonly opts: ApiOptions,
+  ) {
+    store.onChange((ev) => {
+      for (const s of this.streams) s.deliver(ev);
+    });
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    this.counters.requests++;
+    this.onActivity();
+    const route = parseRoute(url.pathname);
+    const isWatch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
+    const kind: RequestKind = !route ? 'discovery' : route.name ? 'get' : isWatch ? 'watch' : 'list';
+    const failure = this.faults.failureFor(kind);
+    if (failure !== undefined) {
+      this.counters.injectedFailures++;
+      return sendStatus(res, failure, `simulated failure (HTTP ${failure})`);
+    }
+    if (this.faults.slowMs > 0) await new Promise((r) => setTimeout(r, this.faults.slowMs));
+    if (res.destroyed) return;
+    if (req.method !== 'GET') return sendStatus(res, 405, `the server does not allow this method on the requested resource`);
+    if (!route) return this.discovery(url.pathname, req, res);
+    if (route.name !== undefined) return this.get(route, res);
+    try {
+      const match = combine(parseLabelSelector(url.searchParams.get('labelSelector')), parseFieldSelector(url.searchParams.get('fieldSelector')));
+      if (isWatch) return this.watch(route, url.searchParams, match, res);
+      return this.list(route, url.searchParams, match, res);
+    } catch (err) {
+      if (err instanceof SelectorError) return sendStatus(res, 400, err.message);
+      throw err;
+    }
+  }
+
+  private discovery(path: string, req: IncomingMessage, res: ServerResponse): void {
+    const p = path.replace(/\/+$/, '') || '/';
+    switch (p) {
+      case '/version':
+        return sendJson(res, 200, {
+          major: '1',
+          minor: '33',
+          gitVersion: 'v1.33.1',
+          gitCommit: '0000000000000000000000000000000000000000',
+          gitTreeState: 'clean',
+          buildDate: '2025-05-15T00:00:00Z',
+          goVersion: 'go1.24.2',
+          compiler: 'gc',
+          platform: 'linux/amd64',
+        });
+      case '/api':
+        return sendJson(res, 200, {
+          kind: 'APIVersions',
+          versions: ['v1'],
+          serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: req.headers.host ?? '127.0.0.1' }],
+        });
+      case '/api/v1':
+        return sendJson(res, 200, { kind: 'APIResourceList', groupVersion: 'v1', resources: [] });
+      case '/apis':
+        return sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [GROUP_BODY] });
+      case '/apis/kubevirt.io':
+        return sendJson(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...GROUP_BODY });
+      case '/apis/kubevirt.io/v1':
+        return sendJson(res, 200, apiResourceList());
+      case '/healthz':
+      case '/readyz':
+      case '/livez':
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        return void res.end('ok');
+      default:
+        return sendStatus(res, 404, 'the server could not find the requested resource');
+    }
+  }
+
+  private get(route: Route, res: ServerResponse): void {
+    this.counters.gets[route.resource]++;
+    const obj = this.store.get(route.resource, `${route.namespace}/${route.name}`);
+    if (obj === undefined) {
+      return sendStatus(res, 404, `${route.resource}.${GROUP} "${route.name}" not found`, {
+        details: { name: route.name, group: GROUP, kind: route.resource },
+      });
+    }
+    sendJson(res, 200, obj);
+  }
+
+  private list(route: Route, q: URLSearchParams, match: ((o: unknown) => boolean) | undefined, res: ServerResponse): void {
+    this.counters.lists[route.resource]++;
+    const limit = Math.max(0, Number.parseInt(q.get('limit') ?? '0', 10) || 0);
+    const token = q.get('continue');
+    const rvParam = q.get('resourceVersion') ?? '';
+    const rvMatch = q.get('resourceVersionMatch') ?? '';
+    const current = this.store.resourceVersion;
+    let snapshotRv = current;
+    let after = '';
+    if (token) {
+      if (rvParam !== '' && rvParam !== '0') return sendStatus(res, 400, 'specifying resource version is not allowed when using continue');
+      const t = decodeContinue(token);
+      if (!t) return sendStatus(res, 400, 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+      after = t.after;
+      // rv 0 marks the "inconsistent" token handed out with a 410: continue at the latest state.
+      snapshotRv = t.rv === 0 ? current : t.rv;
+    } else if (rvParam !== '' && rvParam !== '0') {
+      const n = parseRv(rvParam);
+      if (n === undefined) return sendStatus(res, 400, `invalid resource version: ${rvParam}`);
+      if (n > current) {
+        return sendStatus(res, 504, `Too large resource version: ${n}, current: ${current}`, {
+          reason: 'Timeout',
+          details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 },
+        });
+      }
+      // Exact explicitly, or legacy semantics: a non-zero resourceVersion with limit is an exact snapshot.
+      if (rvMatch === 'Exact' || (rvMatch === '' && limit > 0)) snapshotRv = n;
+    }
+    let page;
+    try {
+      page = this.store.page(route.resource, { snapshotRv, after, namespace: route.namespace, limit, match });
+    } catch (err) {
+      if (!(err instanceof ExpiredError)) throw err;
+      this.counters.listsExpired++;
+      if (token) {
+        return sendStatus(
+          res,
+          410,
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+          { continue: encodeContinue(0, after) },
+        );
+      }
+      return sendStatus(res, 410, `too old resource version: ${snapshotRv} (${this.store.oldestResourceVersion})`);
+    }
+    const meta: Record<string, unknown> = { resourceVersion: String(snapshotRv) };
+    if (page.nextAfter !== undefined) {
+      meta.continue = encodeContinue(snapshotRv, page.nextAfter);
+      if (page.remaining !== undefined) meta.remainingItemCount = page.remaining;
+    }
+    // Items are serialized one by one into the envelope: no intermediate list object.
+    const { listKind } = KINDS[route.resource];
+    const body = `{"apiVersion":"${GV}","items":[${page.items.map((o) => JSON.stringify(o)).join(',')}],"kind":"${listKind}","metadata":${JSON.stringify(meta)}}`;
+    sendJson(res, 200, body);
+  }
+
+  private watch(route: Route, q: URLSearchParams, match: ((o: unknown) => boolean) | undefined, res: ServerResponse): void {
+    this.counters.watches[route.resource]++;
+    const rvParam = q.get('resourceVersion') ?? '';
+    let sinceRv: number | undefined;
+    if (rvParam !== '' && rvParam !== '0') {
+      sinceRv = parseRv(rvParam);
+      if (sinceRv === undefined) return sendStatus(res, 400, `invalid resource version: ${rvParam}`);
+    }
+    const timeoutSeconds = Number.parseInt(q.get('timeoutSeconds') ?? '', 10);
+    const stream = new WatchStream(
+      res,
+      this.store,
+      {
+        resource: route.resource,
+        namespace: route.namespace,
+        match,
+        sinceRv,
+        allowBookmarks: q.get('allowWatchBookmarks') === 'true',
+        bookmarkIntervalMs: this.opts.bookmarkIntervalMs,
+        timeoutMs: (Number.isFinite(timeoutSeconds) && timeoutSeconds > 0 ? timeoutSeconds : this.opts.defaultWatchTimeoutSeconds) * 1000,
+        maxBufferedBytes: this.opts.maxWatchBufferBytes,
+      },
+      {
+        onEventSent: (resource, type) => {
+          if (type === 'BOOKMARK') this.counters.bookmarksSent++;
+          else if (type !== 'ERROR') this.counters.eventsSent[resource]++;
+          this.onActivity();
+        },
+        onClose: (s) => {
+          if (this.streams.delete(s)) this.counters.activeWatches[s.spec.resource]--;
+          this.onActivity();
+        },
+      },
+    );
+    const forced = this.faults.takeForced410();
+    const expire = (mode: 'event' | 'http', message: string): void => {
+      this.counters.watchesExpired++;
+      if (mode === 'http') sendStatus(res, 410, message);
+      else stream.fail(410, message);
+    };
+    if (forced) return expire(forced, `too old resource version: ${rvParam || 0} (${this.store.resourceVersion})`);
+    const current = this.store.resourceVersion;
+    if (sinceRv !== undefined && sinceRv > current) {
+      // The watch cache waits ~3s for the revision, then gives up with a 504 Timeout error event.
+      return stream.fail(504, `Too large resource version: ${sinceRv}, current: ${current}`, 'Timeout');
+    }
+    this.streams.add(stream);
+    this.counters.activeWatches[route.resource]++;
+    try {
+      stream.start(this.faults.stallNew);
+    } catch (err) {
+      if (!(err instanceof ExpiredError)) throw err;
+      expire(this.faults.expiredMode, err.message);
+    }
+  }
+
+  /** Ends every open watch: abruptly (socket destroyed) or cleanly (terminating chunk). */
+  dropStreams(graceful = false): number {
+    const all = [...this.streams];
+    for (const s of all) (graceful ? s.end(false) : s.drop());
+    return all.length;
+  }
+
+  stallStreams(): void {
+    for (const s of this.streams) s.stall();
+  }
+
+  resumeStreams(): void {
+    for (const s of [...this.streams]) s.resume();
+  }
+}

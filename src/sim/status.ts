@@ -1,0 +1,52 @@
+// metav1.Status bodies, as the API server sends them for every error.
+import type { ServerResponse } from 'node:http';
+
+const REASONS: Record<number, string> = {
+  400: 'BadRequest',
+  403: 'Forbidden',
+  404: 'NotFound',
+  405: 'MethodNotAllowed',
+  409: 'AlreadyExists',
+  410: 'Expired',
+  422: 'Invalid',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+  504: 'Timeout',
+};
+
+export interface StatusBody {
+  kind: 'Status';
+  apiVersion: 'v1';
+  metadata: Record<string, unknown>;
+  status: 'Failure';
+  message: string;
+  reason: string;
+  details?: Record<string, unknown>;
+  code: number;
+}
+
+export function statusBody(code: number, message: string, extra: { reason?: string; details?: Record<string, unknown>; continue?: string } = {}): StatusBody {
+  const body: StatusBody = {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: extra.continue ? { continue: extra.continue } : {},
+    status: 'Failure',
+    message,
+    reason: extra.reason ?? REASONS[code] ?? 'Unknown',
+    code,
+  };
+  if (extra.details) body.details = extra.details;
+  return body;
+}
+
+export function sendJson(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+export function sendStatus(res: ServerResponse, code: number, message: string, extra: Parameters<typeof statusBody>[2] = {}): void {
+  const headers: Record<string, string> = code === 429 || code === 503 ? { 'Retry-After': '1' } : {};
+  sendJson(res, code, statusBody(code, message, extra), headers);
+}
