@@ -32,8 +32,10 @@ function templateName(): string {
 
 async function resolveServer(): Promise<{ url: string; stop: () => Promise<void> }> {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, stop: async () => undefined };
-  if (await answers(LOCAL_DEFAULT_URL)) return { url: LOCAL_DEFAULT_URL, stop: async () => undefined };
-  console.log('# no PostgreSQL at DATABASE_URL or 127.0.0.1:5432: starting an embedded one');
+  // VM_SYNC_PROBE_URL: where to look for a local server (set it to a dead address to exercise the embedded fallback).
+  const probe = process.env.VM_SYNC_PROBE_URL || LOCAL_DEFAULT_URL;
+  if (await answers(probe)) return { url: probe, stop: async () => undefined };
+  console.log(`# no PostgreSQL at DATABASE_URL or ${new URL(probe).host}: starting an embedded one`);
   const { startEmbeddedPostgres } = await import('../src/embedded.js');
   const embedded = await startEmbeddedPostgres({ dataDir: path.join(packageRoot, '.data', 'test-pg'), ephemeral: true });
   return { url: embedded.url, stop: () => embedded.stop() };
