@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+// The `ssvirt-vm-sync` command: migrate, run, listen, status, demo. Output of its own is the only console use.
+import {
+  ConfigError,
+  LISTEN_OPTIONS,
+  loadListenConfig,
+  loadMigrateConfig,
+  loadRunConfig,
+  MIGRATE_OPTIONS,
+  optionsHelp,
+  RUN_OPTIONS,
+} from './config.js';
+import { createLogger, redactUrl } from './log.js';
+import { packageVersion } from './paths.js';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const USAGE = `ssvirt-vm-sync ${packageVersion}: keeps SSVirt's vms table in step with KubeVirt VMs and VMIs
+
+usage: ssvirt-vm-sync <command> [options]
+
+commands:
+  migrate   apply the database migrations to DATABASE_URL
+  run       the watcher: list+watch VirtualMachines and VirtualMachineInstances into PostgreSQL
+  listen    print vm_changed notifications as JSON lines
+  status    the sync's health, read from the database
+  demo      the whole system on an embedded database and a simulated cluster
+
+Options come from flags, else environment variables, else defaults.
+Run \`ssvirt-vm-sync <command> --help\` for a command's options.`;
+
+const HELP: Record<string, string> = {
+  migrate: `usage: ssvirt-vm-sync migrate [options]\n\nApplies the numbered migrations (idempotent, serialised by an advisory lock).\n\noptions:\n${optionsHelp(MIGRATE_OPTIONS)}`,
+  run: `usage: ssvirt-vm-sync run [options]\n\nLists and watches kubevirt.io/v1 VirtualMachines and VirtualMachineInstances and feeds them to\nvm_sync.apply_batch in batches. Replicas elect one leader in the database; the others stand by.\nServes /metrics, /healthz and /readyz on the metrics address.\n\noptions:\n${optionsHelp(RUN_OPTIONS)}`,
+  listen: `usage: ssvirt-vm-sync listen [options]\n\nPrints each vm_changed notification as one JSON line. Reconnects forever; after a reconnect,\nchanges notified meanwhile are read from vm_sync.changes so none is missed.\n\noptions:\n${optionsHelp(LISTEN_OPTIONS)}`,
+};
+
+function wantsHelp(argv: string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}
+
+/** Resolves SIGTERM/SIGINT into an AbortSignal; a second signal forces the exit. */
+function shutdownSignal(onSecond: () => void): AbortSignal {
+  const controller = new AbortController();
+  const handler = (): void => {
+    if (controller.signal.aborted) onSecond();
+    else controller.abort();
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  return controller.signal;
+}
+
+const commands: Record<string, Command> = {
+  async migrate(argv) {
+    if (wantsHelp(argv)) return printHelp('migrate');
+    const config = loadMigrateConfig(argv);
+    const logger = createLogger({ level: config.logLevel });
+    const { migrate } = await import('./migrate.js');
+    const result = await migrate(config.databaseUrl, logger);
+    console.log(
+      result.applied.length
+        ? `applied ${result.applied.length} migration(s) to ${redactUrl(config.databaseUrl)}: ${result.applied.join(', ')}`
+        : `${redactUrl(config.databaseUrl)} is up to date`,
+    );
+    return 0;
+  },
+
+  async run(argv) {
+    if (wantsHelp(argv)) return printHelp('run');
+    const config = loadRunConfig(argv);
+    const logger = createLogger({ level: config.logLevel });
+    const signal = shutdownSignal(() => process.exit(1));
+    const { runWatcher } = await import('./main.js');
+    return runWatcher(config, { logger, signal });
+  },
+
+  async listen(argv) {
+    if (wantsHelp(argv)) return printHelp('listen');
+    const config = loadListenConfig(argv);
+    const logger = createLogger({ level: config.logLevel });
+    const signal = shutdownSignal(() => process.exit(1));
+    const { runListen } = await import('./listen.js');
+    await runListen(config, { logger, signal });
+    return 0;
+  },
+
+  status: (argv) => delegate('./status.js', 'runStatus', argv),
+  demo: (argv) => delegate('./demo.js', 'runDemo', argv),
+};
+
+/** Commands owned by other modules, loaded by a computed path so this file compiles without them. */
+async function delegate(modulePath: string, exportName: string, argv: string[]): Promise<number> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(modulePath)) as Record<string, unknown>;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(modulePath.slice(2))) {
+      console.error(`ssvirt-vm-sync: this build has no ${modulePath.slice(2, -3)} command`);
+      return 2;
+    }
+    throw err;
+  }
+  const fn = mod[exportName];
+  if (typeof fn !== 'function') throw new Error(`${modulePath} does not export ${exportName}`);
+  return (fn as Command)(argv);
+}
+
+function printHelp(command?: string): number {
+  console.log(command ? HELP[command] : USAGE);
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    if (name === 'help' && rest[0] && HELP[rest[0]]) return printHelp(rest[0]);
+    return printHelp();
+  }
+  if (name === '--version' || name === '-v') {
+    console.log(packageVersion);
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`ssvirt-vm-sync: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`ssvirt-vm-sync ${name}: ${err.message}`);
+      return 2;
+    }
+    const message = err instanceof Error ? err.stack ?? err.message : String(err);
+    console.error(`ssvirt-vm-sync ${name}: ${redactSecrets(message)}`);
+    return 1;
+  }
+}
+
+/** Connection URLs in error messages keep their user and host but lose their password. */
+function redactSecrets(text: string): string {
+  return text.replace(/postgres(ql)?:\/\/[^\s'"]+/g, (url) => redactUrl(url));
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Stray handles (a half-open socket, a timer) must not keep a finished command alive.
+    setTimeout(() => process.exit(code), 500).unref();
+  },
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
