@@ -1,0 +1,190 @@
+// Coalesces watch events per object and writes them in batches, with their checkpoints, in one call.
+// Bounded: while a batch is in flight and the next one is full, push() waits, so the watch streams
+// stop reading their sockets instead of buffering without limit.
+import { backoffDelay, sleep, type Backoff } from './db.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { objectKey, type Checkpoint, type WatchEvent } from './sanitize.js';
+
+export interface BatchSummary {
+  [k: string]: unknown;
+  field_updates?: unknown;
+}
+
+/** Writes one batch and its checkpoints atomically; resolves once committed. */
+export type BatchWriter = (events: WatchEvent[], checkpoints: Checkpoint[]) => Promise<BatchSummary>;
+
+/** 'retry' the same batch after a backoff, or 'fatal': stop writing (e.g. leadership lost). */
+export type ErrorClass = 'retry' | 'fatal';
+
+export interface BatcherOptions {
+  maxEvents: number;
+  maxWaitMs: number;
+  backoff: Backoff;
+  write: BatchWriter;
+  classify: (err: unknown) => ErrorClass;
+  /** Called once when writing stops for good; the owner tears the term down. */
+  onFatal: (err: unknown) => void;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+interface Pending {
+  event: WatchEvent;
+  receivedAt: number;
+}
+
+export class BatcherClosedError extends Error {
+  override name = 'BatcherClosedError';
+}
+
+export class Batcher {
+  private pending = new Map<string, Pending>();
+  private checkpoints = new Map<string, Checkpoint>();
+  private firstAt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private inflight: Promise<void> | null = null;
+  private waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
+  private failure: unknown = null;
+  private closed = false;
+  private readonly stop = new AbortController();
+
+  constructor(private readonly options: BatcherOptions) {}
+
+  /** Objects waiting for the next batch. */
+  get pendingSize(): number {
+    return this.pending.size;
+  }
+
+  get busy(): boolean {
+    return this.inflight !== null;
+  }
+
+  /**
+   * Adds an event (the last one per object wins) and the stream position it brings. Resolves at
+   * once while there is room; otherwise when the batch in flight has committed.
+   */
+  push(event: WatchEvent, checkpoint: Checkpoint | null, receivedAt = Date.now()): Promise<void> {
+    if (this.failure !== null || this.closed) return Promise.reject(this.failure ?? new BatcherClosedError('batcher closed'));
+    const key = objectKey(event);
+    const previous = this.pending.get(key);
+    // Keep the first receive time: the lag of a coalesced object is that of its oldest change.
+    this.pending.set(key, { event, receivedAt: previous ? previous.receivedAt : receivedAt });
+    if (checkpoint) this.setCheckpoint(checkpoint);
+    this.schedule();
+    if (this.pending.size < this.options.maxEvents) return Promise.resolve();
+    const started = Date.now();
+    return new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject })).finally(() =>
+      this.options.metrics?.backpressureSeconds.inc((Date.now() - started) / 1000),
+    );
+  }
+
+  /** A stream position with no object change (a BOOKMARK): saved with the next batch. */
+  checkpoint(checkpoint: Checkpoint): void {
+    if (this.failure !== null || this.closed) return;
+    this.setCheckpoint(checkpoint);
+    this.schedule();
+  }
+
+  /** Writes everything pending and waits for it to commit. */
+  async drain(): Promise<void> {
+    for (;;) {
+      if (this.failure !== null) throw this.failure;
+      if (this.closed) throw new BatcherClosedError('batcher closed');
+      if (this.inflight) {
+        await this.inflight;
+        continue;
+      }
+      if (this.pending.size === 0 && this.checkpoints.size === 0) return;
+      this.flush();
+    }
+  }
+
+  /** Stops for good: timers cleared, a retrying batch abandoned, waiting pushes rejected. Nothing pending is written. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stop.abort();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.rejectWaiters(new BatcherClosedError('batcher closed'));
+  }
+
+  /** Resolves when the batch in flight (if any) has finished or was abandoned. */
+  async settled(): Promise<void> {
+    await this.inflight;
+  }
+
+  private setCheckpoint(checkpoint: Checkpoint): void {
+    this.checkpoints.set(`${checkpoint.kind}\u0001${checkpoint.scope}`, checkpoint);
+  }
+
+  private schedule(): void {
+    if (this.pending.size === 0 && this.checkpoints.size === 0) return;
+    if (this.firstAt === 0) this.firstAt = Date.now();
+    if (this.inflight) return;
+    if (this.pending.size >= this.options.maxEvents) return this.flush();
+    const due = this.firstAt + this.options.maxWaitMs - Date.now();
+    if (due <= 0) return this.flush();
+    if (!this.timer) this.timer = setTimeout(() => this.flush(), due);
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.inflight || this.closed || this.failure !== null) return;
+    if (this.pending.size === 0 && this.checkpoints.size === 0) return;
+    const batch = [...this.pending.values()];
+    const checkpoints = [...this.checkpoints.values()];
+    this.pending = new Map();
+    this.checkpoints = new Map();
+    this.firstAt = 0;
+    // Room again: paused streams resume and fill the next batch while this one is written.
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.resolve();
+    this.inflight = this.write(batch, checkpoints).finally(() => {
+      this.inflight = null;
+      this.schedule();
+    });
+  }
+
+  private async write(batch: Pending[], checkpoints: Checkpoint[]): Promise<void> {
+    const { metrics, logger } = this.options;
+    const events = batch.map((p) => p.event);
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) return;
+      try {
+        const summary = await this.options.write(events, checkpoints);
+        const now = Date.now();
+        metrics?.batchSeconds.observe((now - started) / 1000);
+        metrics?.batchSize.observe(events.length);
+        for (const p of batch) metrics?.eventLag.observe((now - p.receivedAt) / 1000);
+        metrics?.recordFieldUpdates(summary?.field_updates);
+        logger.debug({ events: events.length, checkpoints: checkpoints.length, summary }, 'batch committed');
+        return;
+      } catch (err) {
+        if (this.closed) return;
+        metrics?.dbErrors.inc({ op: 'apply_batch' });
+        if (this.options.classify(err) === 'fatal') {
+          this.failure = err;
+          this.rejectWaiters(err);
+          logger.warn({ err, events: events.length }, 'batch not written; writing stops');
+          this.options.onFatal(err);
+          return;
+        }
+        const delay = backoffDelay(attempt, this.options.backoff);
+        metrics?.batchRetries.inc();
+        logger.warn({ err, attempt, delayMs: delay, events: events.length }, 'batch failed; retrying');
+        await sleep(delay, this.stop.signal);
+      }
+    }
+  }
+
+  private rejectWaiters(err: unknown): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(err);
+  }
+}

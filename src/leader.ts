@@ -1,0 +1,148 @@
+// Leader election in the database: campaign on a dedicated session with vm_sync.try_lead() every
+// poll interval; lead on that same session until it is lost or the process stops; then start over
+// with a new session. The leader also checks its session every poll interval, so a session that
+// hangs (not only one that errors) ends the term within a few seconds.
+import { backoffDelay, sleep, type Backoff } from './db.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { LeaderSession, SessionLostError } from './session.js';
+
+export interface LeaderOptions {
+  databaseUrl: string;
+  holder: string;
+  pollMs: number;
+  backoff: Backoff;
+  /** Longest wait for resign/close at the end. */
+  closeTimeoutMs: number;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+export type Role = 'starting' | 'standby' | 'leader' | 'stopping';
+
+/** Runs one term; resolves when `signal` aborts, rejects when the term fails. */
+export type TermRunner = (session: LeaderSession, term: string, signal: AbortSignal) => Promise<void>;
+
+export class LeaderElector {
+  role: Role = 'starting';
+  term: string | null = null;
+  /** Time of the last successful round trip on the current session. */
+  lastDbOkAt = 0;
+
+  constructor(private readonly options: LeaderOptions) {}
+
+  /** Campaigns, leads, and campaigns again, until `signal` aborts. */
+  async run(onElected: TermRunner, signal: AbortSignal): Promise<void> {
+    const { logger, backoff } = this.options;
+    for (let attempt = 0; !signal.aborted; ) {
+      let session: LeaderSession;
+      try {
+        session = await LeaderSession.open(this.options.databaseUrl, this.options.holder, logger);
+      } catch (err) {
+        this.options.metrics?.dbErrors.inc({ op: 'connect' });
+        logger.warn({ err, attempt }, 'cannot open the leader session; retrying');
+        await sleep(backoffDelay(attempt++, backoff), signal);
+        continue;
+      }
+      const failed = await this.useSession(session, onElected, signal);
+      if (signal.aborted) break;
+      if (failed) await sleep(backoffDelay(attempt++, backoff), signal);
+      else attempt = 0;
+    }
+    this.role = 'stopping';
+  }
+
+  /** Campaigns (and leads) on one session. Returns true when it ended in a failure. */
+  private async useSession(session: LeaderSession, onElected: TermRunner, signal: AbortSignal): Promise<boolean> {
+    const { logger, metrics, pollMs, holder, closeTimeoutMs } = this.options;
+    let failed = false;
+    try {
+      this.role = 'standby';
+      while (!signal.aborted && !session.lost) {
+        const term = await this.bounded(session, session.tryLead(holder), 'try_lead');
+        this.lastDbOkAt = Date.now();
+        if (term === null) {
+          await sleep(pollMs, signal);
+          continue;
+        }
+        await this.lead(session, term, onElected, signal);
+        // A term ends for shutdown, or because its session is gone or its writes failed for good.
+        if (!signal.aborted) {
+          failed = true;
+          break;
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) {
+        failed = true;
+        metrics?.dbErrors.inc({ op: 'leader_session' });
+        logger.warn({ err }, 'leader session failed');
+      }
+    } finally {
+      this.role = signal.aborted ? 'stopping' : 'standby';
+      // Resigning matters only when the session may still hold the lock.
+      await session.close({ resign: !session.lost, timeoutMs: closeTimeoutMs });
+    }
+    return failed;
+  }
+
+  private async lead(session: LeaderSession, term: string, onElected: TermRunner, signal: AbortSignal): Promise<void> {
+    const { logger, metrics, pollMs } = this.options;
+    const termAbort = new AbortController();
+    const stop = (): void => termAbort.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    const unsubscribe = session.onLost(stop);
+    this.role = 'leader';
+    this.term = term;
+    metrics?.isLeader.set(1);
+    metrics?.leaderTransitions.inc({ direction: 'gained' });
+    logger.info({ term, holder: this.options.holder }, 'leading');
+    const heartbeat = (async () => {
+      while (!termAbort.signal.aborted) {
+        await sleep(pollMs, termAbort.signal);
+        if (termAbort.signal.aborted) break;
+        try {
+          await this.bounded(session, session.assertLeader(), 'assert_leader');
+          this.lastDbOkAt = Date.now();
+        } catch {
+          break; // the session is marked lost; onLost ends the term
+        }
+      }
+    })();
+    try {
+      await onElected(session, term, termAbort.signal);
+    } catch (err) {
+      if (!signal.aborted) logger.error({ err }, 'term ended by an error');
+    } finally {
+      termAbort.abort();
+      signal.removeEventListener('abort', stop);
+      unsubscribe();
+      await heartbeat;
+      this.term = null;
+      metrics?.isLeader.set(0);
+      metrics?.leaderTransitions.inc({ direction: 'lost' });
+      logger.info({ term, shutdown: signal.aborted, sessionLost: session.lost?.message ?? null }, 'no longer leading');
+    }
+  }
+
+  /**
+   * A session call that does not answer in time is treated as a lost session. Generous, because the
+   * call queues behind batch writes on the same session; a dead peer is caught by TCP keepalives.
+   */
+  private async bounded<T>(session: LeaderSession, promise: Promise<T>, what: string): Promise<T> {
+    const limitMs = Math.max(15_000, this.options.pollMs * 5);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new SessionLostError(`${what} did not answer in ${limitMs} ms`);
+        session.markLost(err);
+        reject(err);
+      }, limitMs);
+    });
+    try {
+      return await Promise.race([promise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

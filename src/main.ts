@@ -1,0 +1,98 @@
+// `ssvirt-vm-sync run`: wiring of the watcher process, and its orderly end.
+import type { RunConfig } from './config.js';
+import { createPool, sleep, withRetry, type Backoff } from './db.js';
+import { startOpsServer, type OpsServer, type Readiness } from './health.js';
+import { KubeClient } from './kube.js';
+import { LeaderElector } from './leader.js';
+import { redactUrl, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { migrate } from './migrate.js';
+import { runTerm } from './sync.js';
+import type { ResourceWatch } from './watch.js';
+
+export async function runWatcher(config: Readonly<RunConfig>, options: { logger: Logger; signal: AbortSignal }): Promise<number> {
+  const { logger, signal } = options;
+  const backoff: Backoff = { initialMs: config.backoffInitialMs, maxMs: config.backoffMaxMs };
+  logger.info(
+    { database: redactUrl(config.databaseUrl), namespaces: config.namespaces.length ? config.namespaces : 'all', holder: config.holder },
+    'starting',
+  );
+  // A stuck shutdown must still end: after the budget, exit regardless.
+  signal.addEventListener(
+    'abort',
+    () => {
+      logger.info('shutting down');
+      setTimeout(() => {
+        logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown took too long; exiting');
+        process.exit(1);
+      }, config.shutdownTimeoutMs).unref();
+    },
+    { once: true },
+  );
+
+  const metrics = new Metrics();
+  // Probes and the populated-ratio gauge use a small pool of their own, never the leader session.
+  const pool = createPool(config.databaseUrl, { applicationName: 'ssvirt-vm-sync probe', max: 2 });
+  const elector = new LeaderElector({
+    databaseUrl: config.databaseUrl,
+    holder: config.holder,
+    pollMs: config.leaderPollMs,
+    backoff,
+    closeTimeoutMs: Math.max(500, config.shutdownTimeoutMs / 4),
+    logger,
+    metrics,
+  });
+  let watches: readonly ResourceWatch[] = [];
+  const readiness: Readiness = {
+    async check() {
+      const dbOk = await Promise.race([
+        pool.query('select 1').then(() => true, () => false),
+        sleep(2000).then(() => false),
+      ]);
+      if (!dbOk) return 'database unreachable';
+      if (elector.role === 'leader') {
+        if (watches.length === 0) return 'leader: watches not started yet';
+        const down = watches.filter((w) => !w.ready).map((w) => `${w.kind}/${w.scope || '*'}`);
+        if (down.length) return `leader: watches not established: ${down.join(', ')}`;
+      } else if (elector.role !== 'standby') {
+        return elector.role;
+      }
+      return null;
+    },
+  };
+
+  let ops: OpsServer | null = null;
+  let ratio: Promise<void> = Promise.resolve();
+  try {
+    if (config.metricsAddr) ops = await startOpsServer(config.metricsAddr, { metrics, readiness, logger });
+    if (config.migrate) await withRetry('migrate', () => migrate(config.databaseUrl, logger), { logger, signal, backoff });
+    if (signal.aborted) return 0;
+    const kube = new KubeClient({ kubeconfig: config.kubeconfig, requestTimeoutMs: config.requestTimeoutMs });
+    logger.info({ server: kube.server }, 'kubernetes API');
+    ratio = ratioLoop(pool, metrics, config.ratioIntervalMs, logger, signal);
+    await elector.run(
+      (session, term, termSignal) => runTerm(session, term, { config, kube, logger, metrics, onWatches: (w) => (watches = w) }, termSignal),
+      signal,
+    );
+    return 0;
+  } finally {
+    await ratio;
+    await ops?.close();
+    await pool.end().catch(() => undefined);
+    logger.info('stopped');
+  }
+}
+
+/** Keeps ssvirt_vm_data_populated_ratio{field} fresh; any replica can, since it only reads. */
+async function ratioLoop(pool: ReturnType<typeof createPool>, metrics: Metrics, intervalMs: number, logger: Logger, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const r = await pool.query<{ field: string; ratio: number | null }>('select field, ratio from vm_sync.populated_ratio()');
+      for (const row of r.rows) metrics.populatedRatio.set({ field: row.field }, Number(row.ratio ?? 0));
+    } catch (err) {
+      metrics.dbErrors.inc({ op: 'populated_ratio' });
+      logger.debug({ err }, 'populated_ratio failed');
+    }
+    await sleep(intervalMs, signal);
+  }
+}

@@ -1,0 +1,126 @@
+// Prometheus metrics of the watcher, on a registry of its own (no global state between instances).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface FieldUpdate {
+  namespace: string | null;
+  field: string;
+  result: string;
+  count: number;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly vmiDataUpdates = new Counter({
+    name: 'ssvirt_vmi_data_updates_total',
+    help: 'VM data field updates from VMI/VM snapshots, by namespace, field and result (from vm_sync.apply_batch)',
+    labelNames: ['namespace', 'field', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly populatedRatio = new Gauge({
+    name: 'ssvirt_vm_data_populated_ratio',
+    help: 'Share of live vms rows with the field populated (vm_sync.populated_ratio())',
+    labelNames: ['field'] as const,
+    registers: [this.registry],
+  });
+
+  readonly watchRestarts = new Counter({
+    name: 'ssvirt_vm_sync_watch_restarts_total',
+    help: 'Watch streams restarted, by kind and reason (closed, idle, error, gone)',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly relists = new Counter({
+    name: 'ssvirt_vm_sync_relists_total',
+    help: 'Full lists, by kind and reason (cold_start, gone, continue_expired)',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly eventsReceived = new Counter({
+    name: 'ssvirt_vm_sync_events_received_total',
+    help: 'Watch events received, by kind and type',
+    labelNames: ['kind', 'type'] as const,
+    registers: [this.registry],
+  });
+
+  readonly listedObjects = new Counter({
+    name: 'ssvirt_vm_sync_listed_objects_total',
+    help: 'Objects received from list pages, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly batchSize = new Histogram({
+    name: 'ssvirt_vm_sync_batch_size',
+    help: 'Events per committed batch (after coalescing)',
+    buckets: [0, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500],
+    registers: [this.registry],
+  });
+
+  readonly batchSeconds = new Histogram({
+    name: 'ssvirt_vm_sync_batch_duration_seconds',
+    help: 'Time of one vm_sync.apply_batch call, retries included',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly eventLag = new Histogram({
+    name: 'ssvirt_vm_sync_event_lag_seconds',
+    help: 'From receiving a watch event to the commit of its batch',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly batchRetries = new Counter({
+    name: 'ssvirt_vm_sync_batch_retries_total',
+    help: 'Batches retried after a retryable database error',
+    registers: [this.registry],
+  });
+
+  readonly backpressureSeconds = new Counter({
+    name: 'ssvirt_vm_sync_backpressure_seconds_total',
+    help: 'Time watch streams spent paused waiting for the database',
+    registers: [this.registry],
+  });
+
+  readonly isLeader = new Gauge({
+    name: 'ssvirt_vm_sync_leader',
+    help: '1 while this process leads (holds the advisory lock), else 0',
+    registers: [this.registry],
+  });
+
+  readonly leaderTransitions = new Counter({
+    name: 'ssvirt_vm_sync_leader_transitions_total',
+    help: 'Leadership gained or lost, by direction',
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+  });
+
+  readonly dbErrors = new Counter({
+    name: 'ssvirt_vm_sync_db_errors_total',
+    help: 'Database errors, by operation',
+    labelNames: ['op'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reconcileChanged = new Counter({
+    name: 'ssvirt_vm_sync_reconcile_rows_changed_total',
+    help: 'vms rows changed by the periodic vm_sync.reconcile()',
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'ssvirt_vm_sync_' });
+  }
+
+  recordFieldUpdates(updates: unknown): void {
+    if (!Array.isArray(updates)) return;
+    for (const u of updates as FieldUpdate[]) {
+      if (!u || typeof u.field !== 'string' || typeof u.count !== 'number') continue;
+      this.vmiDataUpdates.inc({ namespace: u.namespace ?? '', field: u.field, result: String(u.result ?? '') }, u.count);
+    }
+  }
+}

@@ -1,0 +1,42 @@
+// What the watcher does to an object before PostgreSQL sees it: only what keeps one hostile or
+// bulky object from hurting a batch. All interpretation happens in SQL.
+import type { Kind, KubeObject } from './kube.js';
+
+export interface WatchEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  object: KubeObject;
+}
+
+export interface Checkpoint {
+  kind: Kind;
+  scope: string;
+  resourceVersion: string;
+}
+
+/**
+ * Drops metadata.managedFields (often most of an object's bytes, never used) and fills in
+ * apiVersion/kind, which list responses leave off their items.
+ */
+export function prepareObject(object: KubeObject, kind: Kind): KubeObject {
+  if (object.metadata && 'managedFields' in object.metadata) delete object.metadata.managedFields;
+  if (!object.kind) object.kind = kind;
+  if (!object.apiVersion) object.apiVersion = 'kubevirt.io/v1';
+  return object;
+}
+
+/**
+ * JSON for a jsonb parameter. jsonb cannot hold U+0000, and one such character would abort the
+ * whole batch, so each becomes U+FFFD. Works on the serialized text: an escaped NUL is `\u0000`
+ * preceded by an even number of backslashes (an odd number means a literal backslash-u text).
+ */
+export function toJsonb(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (!text.includes('\\u0000')) return text;
+  return text.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
+}
+
+/** Key an event coalesces on: the same object, whatever its uid. */
+export function objectKey(event: WatchEvent): string {
+  const m = event.object.metadata ?? {};
+  return `${event.object.kind ?? ''}\u0001${m.namespace ?? ''}\u0001${m.name ?? ''}`;
+}

@@ -1,0 +1,240 @@
+// The list+watch loop for one kind in one scope (a namespace, or '' for cluster-wide), written for
+// the ways watches fail: streams that end, stall silently, or answer 410 Gone; servers that refuse.
+import type http from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
+import { backoffDelay, sleep, type Backoff } from './db.js';
+import { KubeApiError, type Kind, type KubeClient, type KubeObject } from './kube.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { BatcherClosedError } from './batcher.js';
+import { isDatabaseError } from './session.js';
+import { prepareObject, type Checkpoint, type WatchEvent } from './sanitize.js';
+
+/** Where watch events go (the batcher). */
+export interface EventSink {
+  push(event: WatchEvent, checkpoint: Checkpoint | null, receivedAt?: number): Promise<void>;
+  checkpoint(checkpoint: Checkpoint): void;
+  drain(): Promise<void>;
+}
+
+/** The database side of a full list (the leader session). */
+export interface ListStore {
+  applyList(events: WatchEvent[], merge: boolean): Promise<void>;
+  finishList(kind: Kind, scope: string, presentUids: string[], resourceVersion: string, merge: boolean): Promise<void>;
+}
+
+export interface WatchOptions {
+  listPageSize: number;
+  watchTimeoutSeconds: number;
+  watchIdleTimeoutMs: number;
+  backoff: Backoff;
+}
+
+export interface WatchDeps {
+  kube: KubeClient;
+  sink: EventSink;
+  store: ListStore;
+  options: WatchOptions;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+class IdleTimeoutError extends Error {
+  override name = 'IdleTimeoutError';
+}
+
+/** A stream that ran this long is healthy: its end is routine, not a reason to back off. */
+const HEALTHY_STREAM_MS = 10_000;
+const READY_GRACE_MS = 30_000;
+
+export class ResourceWatch {
+  /** True while a watch stream is open (the server answered 200). */
+  established = false;
+  /** Last time a stream of this watch was open and delivering. */
+  private lastAliveAt = 0;
+  private readonly logger: Logger;
+
+  constructor(
+    readonly kind: Kind,
+    readonly scope: string,
+    private readonly deps: WatchDeps,
+  ) {
+    this.logger = deps.logger.child({ kind, scope: scope || '*' });
+  }
+
+  /** For /readyz: a stream is open, or was moments ago (a routine reconnect is not unreadiness). */
+  get ready(): boolean {
+    return this.established || Date.now() - this.lastAliveAt < READY_GRACE_MS;
+  }
+
+  /**
+   * Lists everything (page by page into the store), marks what is gone as deleted and saves the
+   * list's resourceVersion, which it returns. An expired continue token restarts the list.
+   */
+  async relist(merge: boolean, reason: string, signal: AbortSignal): Promise<string> {
+    const { kube, store, options, metrics } = this.deps;
+    metrics?.relists.inc({ kind: this.kind, reason });
+    this.logger.info({ reason, merge }, 'listing');
+    for (;;) {
+      const uids = new Set<string>();
+      let cont: string | undefined;
+      let resourceVersion: string | undefined;
+      try {
+        do {
+          const page = await kube.list(this.kind, this.scope, { limit: options.listPageSize, continue: cont }, signal);
+          const events: WatchEvent[] = [];
+          for (const item of page.items ?? []) {
+            const object = prepareObject(item, this.kind);
+            if (object.metadata?.uid) uids.add(object.metadata.uid);
+            events.push({ type: 'ADDED', object });
+          }
+          metrics?.listedObjects.inc({ kind: this.kind }, events.length);
+          if (events.length) await store.applyList(events, merge);
+          resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+          cont = page.metadata?.continue || undefined;
+        } while (cont);
+      } catch (err) {
+        if (err instanceof KubeApiError && err.gone && cont && !signal.aborted) {
+          metrics?.relists.inc({ kind: this.kind, reason: 'continue_expired' });
+          this.logger.warn({ err }, 'continue token expired; listing again from the start');
+          continue;
+        }
+        throw err;
+      }
+      if (!resourceVersion) throw new KubeApiError(0, 'BadResponse', `list ${this.kind} carried no resourceVersion`);
+      await store.finishList(this.kind, this.scope, [...uids], resourceVersion, merge);
+      this.logger.info({ objects: uids.size, resourceVersion }, 'listed');
+      return resourceVersion;
+    }
+  }
+
+  /**
+   * Watches from `resourceVersion` until `signal` aborts, relisting whenever the server says the
+   * version is gone. Throws only if the signal is not the reason it stopped.
+   */
+  async run(resourceVersion: string | null, signal: AbortSignal): Promise<void> {
+    const { metrics, options, sink } = this.deps;
+    let rv = resourceVersion;
+    let attempt = 0;
+    while (!signal.aborted) {
+      let reason: string;
+      let healthy = false;
+      try {
+        if (rv === null) {
+          // Older events still queued must land before the list does, or they would overwrite it.
+          await sink.drain();
+          rv = await this.relist(true, 'gone', signal);
+        }
+        const started = Date.now();
+        const outcome = await this.watchOnce(rv, signal);
+        rv = outcome.resourceVersion;
+        if (signal.aborted) break;
+        reason = outcome.idle ? 'idle' : 'closed';
+        healthy = outcome.lines > 0 || Date.now() - started >= HEALTHY_STREAM_MS;
+        if (outcome.idle) this.logger.warn({ idleMs: options.watchIdleTimeoutMs }, 'watch stream silent; restarting it');
+        else this.logger.debug('watch stream ended; resuming');
+      } catch (err) {
+        this.established = false;
+        if (signal.aborted) break;
+        // The database side failing is the term's problem, not this stream's: let the owner decide.
+        if (isDatabaseError(err) || err instanceof BatcherClosedError) throw err;
+        if (err instanceof KubeApiError && err.gone) {
+          this.logger.info({ err: err.message, resourceVersion: rv }, 'resourceVersion gone; relisting');
+          rv = null;
+          reason = 'gone';
+        } else {
+          reason = 'error';
+          this.logger.warn({ err, resourceVersion: rv }, 'watch failed');
+        }
+      }
+      metrics?.watchRestarts.inc({ kind: this.kind, reason });
+      // A healthy stream's end reconnects at once; failures, empty streams and repeated 410s back off.
+      if (healthy) attempt = 0;
+      else await sleep(backoffDelay(attempt++, options.backoff), signal);
+    }
+    this.established = false;
+  }
+
+  /** One watch request, read to its end. Returns the last resourceVersion seen. */
+  private async watchOnce(resourceVersion: string, signal: AbortSignal): Promise<{ resourceVersion: string; lines: number; idle: boolean }> {
+    const { kube, options } = this.deps;
+    const res = await kube.watch(this.kind, this.scope, { resourceVersion, timeoutSeconds: options.watchTimeoutSeconds }, signal);
+    this.established = true;
+    this.lastAliveAt = Date.now();
+    let rv = resourceVersion;
+    let lines = 0;
+    let idle = false;
+    let timer: NodeJS.Timeout | null = null;
+    const arm = (): void => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => {
+        idle = true;
+        res.destroy(new IdleTimeoutError('watch stream idle'));
+      }, options.watchIdleTimeoutMs);
+    };
+    const decoder = new StringDecoder('utf8');
+    let buffer = '';
+    try {
+      arm();
+      // for-await stops reading while a line is being handled: a blocked push() pauses the socket.
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        if (timer) clearTimeout(timer);
+        this.lastAliveAt = Date.now();
+        buffer += decoder.write(chunk);
+        let nl: number;
+        while ((nl = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, nl).trim();
+          buffer = buffer.slice(nl + 1);
+          if (!line) continue;
+          lines++;
+          rv = (await this.handleLine(line, rv)) ?? rv;
+        }
+        arm();
+      }
+      return { resourceVersion: rv, lines, idle: false };
+    } catch (err) {
+      if (idle || err instanceof IdleTimeoutError) return { resourceVersion: rv, lines, idle: true };
+      throw err;
+    } finally {
+      if (timer) clearTimeout(timer);
+      this.established = false;
+      destroyQuietly(res);
+    }
+  }
+
+  /** Handles one event line; returns the resourceVersion it moves the stream to. */
+  private async handleLine(line: string, current: string): Promise<string | undefined> {
+    const { sink, metrics } = this.deps;
+    let parsed: { type?: string; object?: KubeObject };
+    try {
+      parsed = JSON.parse(line) as { type?: string; object?: KubeObject };
+    } catch {
+      throw new KubeApiError(0, 'BadResponse', `watch ${this.kind}: a line is not JSON`);
+    }
+    const type = parsed.type;
+    const object = parsed.object;
+    metrics?.eventsReceived.inc({ kind: this.kind, type: String(type) });
+    if (type === 'ERROR') {
+      const status = (object ?? {}) as { code?: number; reason?: string; message?: string };
+      throw new KubeApiError(status.code ?? 0, status.reason ?? '', status.message ?? 'watch ERROR event');
+    }
+    if (!object || typeof object !== 'object') return undefined;
+    const rv = object.metadata?.resourceVersion;
+    if (type === 'BOOKMARK') {
+      if (rv && rv !== current) sink.checkpoint({ kind: this.kind, scope: this.scope, resourceVersion: rv });
+      return rv;
+    }
+    if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') {
+      this.logger.warn({ type }, 'unknown watch event type; skipped');
+      return undefined;
+    }
+    const checkpoint = rv ? { kind: this.kind, scope: this.scope, resourceVersion: rv } : null;
+    await sink.push({ type, object: prepareObject(object, this.kind) }, checkpoint, Date.now());
+    return rv;
+  }
+}
+
+function destroyQuietly(res: http.IncomingMessage): void {
+  res.on('error', () => undefined);
+  if (!res.destroyed) res.destroy();
+}
