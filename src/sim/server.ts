@@ -302,6 +302,7 @@ export class ApiServer {
     }
     this.streams.add(stream);
     this.counters.activeWatches[route.resource]++;
+    this.onActivity();
     try {
       stream.start(this.faults.stallNew);
     } catch (err) {
