@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { eventually } from '../helpers/eventually.js';
-import { insertVmRow, vmRow } from '../helpers/sync.js';
+import { insertVmRow } from '../helpers/sync.js';
+import { expectVm, type VmValues } from '../helpers/vms.js';
 import { freePort, startWatcher, stopAllWatchers, tempDir, type WatcherProcess } from '../helpers/watcher.js';
 
 const NS = 'vdc-lifecycle';
@@ -36,22 +37,7 @@ describe('watcher lifecycle (simulator + PostgreSQL + watcher process)', () => {
     await db?.drop();
   });
 
-  const rowOf = async (vmName: string) => {
-    const rows = await db.query<{ id: string }>('select id from public.vms where namespace = $1 and vm_name = $2 and deleted_at is null', [NS, vmName]);
-    assert.ok(rows[0], `no vms row for ${vmName}`);
-    return vmRow(db, rows[0].id);
-  };
-
-  const expectRow = (vmName: string, want: Partial<Record<'status' | 'cpu_count' | 'memory_mb' | 'guest_os', unknown>>, what: string) =>
-    eventually(
-      async () => {
-        const row = await rowOf(vmName);
-        for (const [k, v] of Object.entries(want)) assert.equal((row as unknown as Record<string, unknown>)[k], v, `${k} of ${vmName}`);
-        return row;
-      },
-      15_000,
-      what,
-    );
+  const expectRow = (vmName: string, want: VmValues, what: string) => expectVm(db, NS, vmName, want, what);
 
   test('cold start writes a running VM from its VMI', async () => {
     await expectRow('web-1', { status: 'POWERED_ON', cpu_count: 2, memory_mb: 2048, guest_os: 'Fedora Linux 41 (Cloud Edition)' }, 'cold start');
@@ -123,7 +109,7 @@ describe('watcher lifecycle (simulator + PostgreSQL + watcher process)', () => {
     assert.equal(exit.code, 0, watcher.tail());
     const leader = await db.query<{ holder: string | null }>('select holder from vm_sync.leader');
     assert.equal(leader[0]?.holder, null);
-    const locks = await db.query(`select 1 from pg_locks where locktype = 'advisory' and objid = (vm_sync.leader_lock_id() & 4294967295)::oid and granted`);
+    const locks = await db.query(`select 1 from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database()) and objid = (vm_sync.leader_lock_id() & 4294967295)::oid and granted`);
     assert.equal(locks.length, 0);
   });
 });
