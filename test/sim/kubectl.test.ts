@@ -1,0 +1,81 @@
+// The real kubectl (/usr/bin/kubectl) must list and watch the simulator like a cluster.
+import assert from 'node:assert/strict';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, test } from 'node:test';
+import { startSimulator, type Simulator } from '../../src/sim/index.js';
+
+const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
+const run = promisify(execFile);
+let sim: Simulator;
+let dir: string;
+let kubeconfig: string;
+const children: ChildProcess[] = [];
+
+const kubectlArgs = (...args: string[]) => ['--kubeconfig', kubeconfig, '--cache-dir', path.join(dir, 'cache'), '--request-timeout', '20s', ...args];
+
+before(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sim-kubectl-'));
+  kubeconfig = path.join(dir, 'kubeconfig');
+  sim = await startSimulator();
+  await sim.writeKubeconfig(kubeconfig);
+  await sim.createVM('default', 'alpha', { running: true, guestAgent: true });
+  await sim.createVM('team-b', 'beta', { running: true, cpu: { sockets: 2 } });
+  await sim.createVM('default', 'gamma');
+});
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await sim.close();
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+test('kubectl get vm lists the VMs of the kubeconfig namespace', async () => {
+  const { stdout } = await run(KUBECTL, kubectlArgs('get', 'vm'));
+  assert.match(stdout, /^NAME\s/m);
+  assert.match(stdout, /^alpha\s/m);
+  assert.match(stdout, /^gamma\s/m);
+  assert.doesNotMatch(stdout, /beta/);
+});
+
+test('kubectl get vmi -A -o json returns every VMI as a List', async () => {
+  const { stdout } = await run(KUBECTL, kubectlArgs('get', 'vmi', '-A', '-o', 'json'));
+  const list = JSON.parse(stdout);
+  assert.equal(list.kind, 'List');
+  const names = list.items.map((i: any) => `${i.metadata.namespace}/${i.metadata.name}`).sort();
+  assert.deepEqual(names, ['default/alpha', 'team-b/beta']);
+  const beta = list.items.find((i: any) => i.metadata.name === 'beta');
+  assert.equal(beta.status.currentCPUTopology.sockets, 2);
+});
+
+test('kubectl get vmi -w prints a VMI created after it started', async () => {
+  const child = spawn(KUBECTL, kubectlArgs('get', 'vmi', '-A', '-w'), { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const seen = (needle: RegExp) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (needle.test(out)) {
+          child.stdout!.off('data', onData);
+          resolve();
+        }
+      };
+      const onData = (c: Buffer) => {
+        out += c.toString();
+        check();
+      };
+      child.stdout!.on('data', onData);
+      child.once('exit', (code) => reject(new Error(`kubectl exited ${code} before printing ${needle}: ${out}${err}`)));
+      check();
+    });
+  await seen(/alpha/); // the initial list was printed...
+  await sim.until((c) => c.activeWatches.virtualmachineinstances >= 1); // ...and the watch is open
+  await sim.createVM('team-c', 'delta', { running: true });
+  await seen(/team-c\s+delta/);
+  child.kill('SIGTERM');
+});
