@@ -193,10 +193,7 @@ function claim(lockPath: string, clusterHint: string, logger: Logger): OwnerReco
   for (let attempt = 0; attempt < 5; attempt++) {
     if (tryCreateLock(lockPath, me)) return me;
     const owner = readOwner(lockPath);
-    if (owner && owner.pid === process.pid) {
-      throw new EmbeddedPostgresError(`this process already runs an embedded server on ${owner.clusterDir}`, 'ALREADY_RUNNING');
-    }
-    if (owner && ownerAlive(owner)) throw alreadyRunning(owner);
+    if (owner && (owner.pid === process.pid || ownerAlive(owner))) throw alreadyRunning(owner);
     if (!owner) {
       // Unreadable: a claim being written this instant, or debris of a crash. Give a writer a moment.
       const age = Date.now() - (fs.statSync(lockPath, { throwIfNoEntry: false })?.mtimeMs ?? 0);
@@ -490,7 +487,8 @@ function libraryOptions(clusterDir: string, port: number, meta: ClusterMeta, run
     password: meta.password,
     authMethod: 'scram-sha-256',
     persistent: true, // removal of throwaway clusters is ours: the package would delete before the pid is gone
-    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    // A throwaway cluster skips initdb's fsync: seconds on a busy disk.
+    initdbFlags: ['--encoding=UTF8', '--locale=C', ...(ephemeral ? ['--no-sync'] : [])],
     postgresFlags: flags,
     createPostgresUser: runAs !== undefined,
     onLog: tail.add,
