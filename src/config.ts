@@ -200,7 +200,7 @@ export function parseOptions(specs: readonly OptionSpec[], argv: readonly string
       const name = spec.env.find((e) => env[e] !== undefined && env[e] !== '');
       if (name) raw = { value: env[name]!, from: name };
     }
-    out[spec.key] = raw ? convert(spec, raw) : spec.default;
+    out[spec.key] = raw ? convert(spec, raw) : spec.type === 'addr' ? parseAddr(String(spec.default ?? '')) : spec.default;
   }
   return out;
 }
