@@ -19,7 +19,6 @@
 create or replace function vm_sync.parse_quantity(q text)
 returns numeric
 language plpgsql immutable strict parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   m        text[];
@@ -87,7 +86,6 @@ comment on function vm_sync.parse_quantity(text) is
 -- Returns the exact value, or the reason it cannot be used; both NULL when the field is absent.
 create or replace function vm_sync.quantity_value(v jsonb, out value numeric, out problem text)
 language plpgsql immutable parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
 begin
   if v is null or jsonb_typeof(v) = 'null' then
@@ -115,7 +113,6 @@ comment on function vm_sync.quantity_value(jsonb) is
 -- to a whole byte (resource.Quantity.Value()). Must land in (0, 2^31-1].
 create or replace function vm_sync.memory_mb_of(v jsonb, out mb integer, out problem text)
 language plpgsql immutable parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   q     record;
@@ -153,7 +150,6 @@ comment on function vm_sync.memory_mb_of(jsonb) is
 -- A CPU count from a cpu quantity ("2", "500m", "1.5"): whole sockets, rounded up.
 create or replace function vm_sync.cpu_count_of_quantity(v jsonb, out n integer, out problem text)
 language plpgsql immutable parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   q     record;

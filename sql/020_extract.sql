@@ -29,7 +29,6 @@ $$;
 create or replace function vm_sync.clip(v jsonb)
 returns jsonb
 language sql immutable parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
   select case
     when v is null then null
@@ -47,7 +46,6 @@ comment on function vm_sync.clip(jsonb) is 'A JSON value cut to about 1 KiB for 
 create or replace function vm_sync.problem(field text, value jsonb, reason text)
 returns jsonb
 language sql immutable parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
   select jsonb_build_array(jsonb_build_object('field', field, 'value', vm_sync.clip(value), 'reason', reason))
 $$;
@@ -59,7 +57,6 @@ comment on function vm_sync.problem(text, jsonb, text) is 'One-element problem l
 create or replace function vm_sync.display_text_problem(s text)
 returns text
 language sql immutable strict parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
   select case
     when length(s) > 255 then 'longer than 255 characters'
@@ -74,7 +71,6 @@ comment on function vm_sync.display_text_problem(text) is 'Reason a guest OS str
 -- A usable display string from a JSON field: (text, NULL), (NULL, problems), or (NULL, NULL) when absent or empty.
 create or replace function vm_sync.display_text_of(v jsonb, field text, out s text, out problems jsonb)
 language plpgsql immutable parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   why text;
@@ -104,7 +100,6 @@ $$;
 -- caller falls through to the next source.
 create or replace function vm_sync.cpu_count_of_topology(t jsonb, path text, out n integer, out problems jsonb)
 language plpgsql immutable parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   factor text;
@@ -157,7 +152,6 @@ comment on function vm_sync.cpu_count_of_topology(jsonb, text) is
 -- An empty object (no guest agent yet) gives nothing, so the row keeps its value.
 create or replace function vm_sync.guest_os_of(info jsonb, path text, out os text, out problems jsonb)
 language plpgsql immutable parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   pretty  record;
@@ -195,7 +189,6 @@ comment on function vm_sync.guest_os_of(jsonb, text) is
 create or replace function vm_sync.owner_vm_name(vmi jsonb)
 returns text
 language sql immutable parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
   select coalesce(
     (select o ->> 'name'

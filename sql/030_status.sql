@@ -5,7 +5,6 @@
 create or replace function vm_sync.map_printable_status(printable_status text)
 returns text
 language sql immutable strict parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
   select case printable_status
     when 'Running'                  then 'POWERED_ON'
@@ -40,7 +39,6 @@ comment on function vm_sync.map_printable_status(text) is
 create or replace function vm_sync.vm_status(vm jsonb)
 returns text
 language sql immutable parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
   select case
     when coalesce(jsonb_typeof(vm -> 'metadata' -> 'deletionTimestamp'), 'null') <> 'null'

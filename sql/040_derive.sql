@@ -8,7 +8,6 @@
 create or replace function vm_sync.derive_vmi(vmi jsonb)
 returns vm_sync.derived
 language plpgsql immutable parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   d    vm_sync.derived;
@@ -63,7 +62,6 @@ comment on function vm_sync.derive_vmi(jsonb) is
 create or replace function vm_sync.derive_vm(vm jsonb)
 returns vm_sync.derived
 language plpgsql immutable parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   d      vm_sync.derived;

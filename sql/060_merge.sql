@@ -13,7 +13,6 @@ create or replace function vm_sync.notification_payload(
   seq bigint, vm_id text, namespace text, vm_name text, changes jsonb, changed_at timestamptz)
 returns text
 language plpgsql immutable parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   payload text;
@@ -48,7 +47,6 @@ comment on function vm_sync.notification_payload(bigint, text, text, text, jsonb
 create or replace function vm_sync.merge(p_namespaces text[], p_vm_names text[])
 returns jsonb
 language plpgsql volatile
-set search_path = pg_catalog, pg_temp
 as $$
 declare
   seqs bigint[];

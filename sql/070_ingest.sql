@@ -10,7 +10,6 @@
 create or replace function vm_sync.ingest_lock_id()
 returns bigint
 language sql immutable parallel safe
-set search_path = pg_catalog, pg_temp
 as $$ select 7358200110000000002::bigint $$;
 
 comment on function vm_sync.ingest_lock_id() is 'Transaction advisory lock serialising every write to vm_sync and vms';
@@ -110,7 +109,6 @@ comment on function vm_sync.sweep(text, text[], text[], boolean) is
 create or replace function vm_sync.prune()
 returns void
 language plpgsql volatile
-set search_path = pg_catalog, pg_temp
 as $$
 begin
   delete from vm_sync.changes

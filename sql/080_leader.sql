@@ -9,7 +9,6 @@
 create or replace function vm_sync.leader_lock_id()
 returns bigint
 language sql immutable parallel safe
-set search_path = pg_catalog, pg_temp
 as $$ select 7358200110000000001::bigint $$;
 
 comment on function vm_sync.leader_lock_id() is 'Session advisory lock held by the leading watcher';
@@ -19,7 +18,6 @@ comment on function vm_sync.leader_lock_id() is 'Session advisory lock held by t
 create or replace function vm_sync.holds_leader_lock()
 returns boolean
 language sql stable
-set search_path = pg_catalog, pg_temp
 as $$
   select exists (
     select 1 from pg_catalog.pg_locks l
