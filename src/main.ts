@@ -45,10 +45,12 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
   let watches: readonly ResourceWatch[] = [];
   const readiness: Readiness = {
     async check() {
+      const giveUp = new AbortController();
       const dbOk = await Promise.race([
         pool.query('select 1').then(() => true, () => false),
-        sleep(2000).then(() => false),
+        sleep(2000, giveUp.signal).then(() => false),
       ]);
+      giveUp.abort();
       if (!dbOk) return 'database unreachable';
       if (elector.role === 'leader') {
         if (watches.length === 0) return 'leader: watches not started yet';

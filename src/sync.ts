@@ -94,10 +94,12 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
     // On a clean shutdown the batch in flight and what is queued are written (bounded in time);
     // after a failure nothing more is: the next leader resumes from the last committed checkpoint.
     if (failure === null && !session.lost) {
+      const giveUp = new AbortController();
       const drained = await Promise.race([
         batcher.drain().then(() => true, () => false),
-        sleep(Math.max(500, config.shutdownTimeoutMs / 2)).then(() => false),
+        sleep(Math.max(500, config.shutdownTimeoutMs / 2), giveUp.signal).then(() => false),
       ]);
+      giveUp.abort();
       if (!drained) logger.warn('pending events abandoned at shutdown; the next leader resumes from the last checkpoint');
     }
     batcher.close();
