@@ -93,6 +93,21 @@ export function timestamp(date = new Date()): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/**
+ * Returns one shared instance per key: 100,000 VMs mostly differ in names and uids, so their
+ * conditions, topologies and quantities are the same few objects (objects are never mutated).
+ */
+const interned = new Map<string, unknown>();
+function intern<T>(key: string, build: () => T): T {
+  let value = interned.get(key) as T | undefined;
+  if (value === undefined) {
+    if (interned.size > 200_000) interned.clear();
+    value = build();
+    interned.set(key, value);
+  }
+  return value;
+}
+
 const API_VERSION = 'kubevirt.io/v1';
 const OBSERVED = Object.freeze({
   'kubevirt.io/latest-observed-api-version': 'v1',
@@ -151,6 +166,10 @@ function sharedManagedFields(created: string, manager: string): unknown[] {
 }
 
 function condition(type: string, status: boolean, since: string, reason?: string, message?: string): Record<string, unknown> {
+  return intern(`c|${type}|${status}|${since}|${reason ?? ''}|${message ?? ''}`, () => buildCondition(type, status, since, reason, message));
+}
+
+function buildCondition(type: string, status: boolean, since: string, reason?: string, message?: string): Record<string, unknown> {
   const c: Record<string, unknown> = { lastProbeTime: null, lastTransitionTime: since, status: status ? 'True' : 'False', type };
   if (reason) c.reason = reason;
   if (message) c.message = message;
@@ -158,7 +177,39 @@ function condition(type: string, status: boolean, since: string, reason?: string
 }
 
 function cpuSpec(cpu: CpuTopology): Record<string, number> {
-  return { cores: cpu.cores, maxSockets: cpu.maxSockets ?? cpu.sockets * 4, sockets: cpu.sockets, threads: cpu.threads };
+  return intern(`cpu|${cpu.cores}|${cpu.sockets}|${cpu.threads}|${cpu.maxSockets ?? ''}`, () => ({ cores: cpu.cores, maxSockets: cpu.maxSockets ?? cpu.sockets * 4, sockets: cpu.sockets, threads: cpu.threads }));
+}
+
+function topology(cpu: CpuTopology): Record<string, number> {
+  return intern(`topo|${cpu.cores}|${cpu.sockets}|${cpu.threads}`, () => ({ cores: cpu.cores, sockets: cpu.sockets, threads: cpu.threads }));
+}
+
+const VM_FINALIZERS = Object.freeze(['kubevirt.io/virtualMachineControllerFinalize']);
+const VMI_FINALIZERS = Object.freeze(['kubevirt.io/virtualMachineControllerFinalize', 'foregroundDeleteVirtualMachine']);
+const STANDALONE_FINALIZERS = Object.freeze(['foregroundDeleteVirtualMachine']);
+const SNAPSHOT_STATUSES = Object.freeze([
+  { enabled: false, name: 'containerdisk', reason: 'Snapshot is not supported for this volumeSource type [containerdisk]' },
+  { enabled: false, name: 'cloudinitdisk', reason: 'Snapshot is not supported for this volumeSource type [cloudinitdisk]' },
+]);
+const VOLUME_STATUS = Object.freeze([
+  { name: 'cloudinitdisk', size: 1048576, target: 'vdb' },
+  { containerDiskVolume: { checksum: 1377468289 }, name: 'containerdisk', target: 'vda' },
+]);
+const MACHINE_SPEC = Object.freeze({ type: 'q35' });
+const MACHINE_STATUS = Object.freeze({ type: 'pc-q35-rhel9.6.0' });
+const FEATURES = Object.freeze({ acpi: { enabled: true } });
+
+function requests(memory: string): Record<string, unknown> {
+  return intern(`req|${memory}`, () => ({ requests: { memory } }));
+}
+
+/** The VM template's domain: identical for every VM of the same shape. */
+function vmDomain(vm: VmModel): Record<string, unknown> {
+  return intern(`dom|${vm.cpu.cores}|${vm.cpu.sockets}|${vm.cpu.threads}|${vm.cpu.maxSockets ?? ''}|${vm.memory}|${vm.memoryAsGuest}`, () => {
+    const domain: Record<string, unknown> = { cpu: cpuSpec(vm.cpu), devices: DEVICES, machine: MACHINE_SPEC, resources: requests(vm.memory) };
+    if (vm.memoryAsGuest) domain.memory = { guest: vm.memory };
+    return domain;
+  });
 }
 
 function hintAnnotations(model: { osHint?: string }): Record<string, string> {
@@ -168,9 +219,12 @@ function hintAnnotations(model: { osHint?: string }): Record<string, string> {
 /** The VirtualMachine object for a model (without resourceVersion: the store stamps it). */
 export function renderVm(vm: VmModel): Record<string, unknown> {
   const metadata: Record<string, unknown> = {
-    annotations: { ...OBSERVED, ...hintAnnotations(vm), ...vm.annotations },
+    annotations:
+      !vm.osHint && Object.keys(vm.annotations).length === 0
+        ? OBSERVED
+        : { ...OBSERVED, ...hintAnnotations(vm), ...vm.annotations },
     creationTimestamp: vm.created,
-    finalizers: ['kubevirt.io/virtualMachineControllerFinalize'],
+    finalizers: VM_FINALIZERS,
     generation: vm.generation,
     labels: vm.labels,
     managedFields: sharedManagedFields(vm.created, 'virt-controller'),
@@ -182,14 +236,7 @@ export function renderVm(vm: VmModel): Record<string, unknown> {
     metadata.deletionGracePeriodSeconds = 0;
     metadata.deletionTimestamp = vm.deletionTimestamp;
   }
-  const memory = vm.memoryAsGuest ? { guest: vm.memory } : undefined;
-  const domain: Record<string, unknown> = {
-    cpu: cpuSpec(vm.cpu),
-    devices: DEVICES,
-    machine: { type: 'q35' },
-    resources: { requests: { memory: vm.memory } },
-  };
-  if (memory) domain.memory = memory;
+  const domain = vmDomain(vm);
   const spec: Record<string, unknown> = {};
   if (vm.runStrategy) spec.runStrategy = vm.runStrategy;
   else spec.running = vm.running ?? false;
@@ -213,10 +260,7 @@ export function renderVm(vm: VmModel): Record<string, unknown> {
     observedGeneration: vm.generation,
     printableStatus: vm.printableStatus,
     runStrategy: vm.runStrategy ?? (vm.running ? 'Always' : 'Halted'),
-    volumeSnapshotStatuses: [
-      { enabled: false, name: 'containerdisk', reason: 'Snapshot is not supported for this volumeSource type [containerdisk]' },
-      { enabled: false, name: 'cloudinitdisk', reason: 'Snapshot is not supported for this volumeSource type [cloudinitdisk]' },
-    ],
+    volumeSnapshotStatuses: SNAPSHOT_STATUSES,
   };
   if (vmi) status.created = true;
   if (ready) status.ready = true;
@@ -228,9 +272,12 @@ export function renderVmi(vmi: VmiModel): Record<string, unknown> {
   const labels: Record<string, string> = { ...vmi.labels };
   if (vmi.nodeName) labels['kubevirt.io/nodeName'] = vmi.nodeName;
   const metadata: Record<string, unknown> = {
-    annotations: { ...OBSERVED, ...(vmi.owner ? { 'kubevirt.io/vm-generation': String(vmi.owner.generation) } : {}), ...vmi.annotations },
+    annotations:
+      Object.keys(vmi.annotations).length === 0
+        ? intern(`vmiann|${vmi.owner?.generation ?? ''}`, () => ({ ...OBSERVED, ...(vmi.owner ? { 'kubevirt.io/vm-generation': String(vmi.owner.generation) } : {}) }))
+        : { ...OBSERVED, ...(vmi.owner ? { 'kubevirt.io/vm-generation': String(vmi.owner.generation) } : {}), ...vmi.annotations },
     creationTimestamp: vmi.created,
-    finalizers: vmi.owner ? ['kubevirt.io/virtualMachineControllerFinalize', 'foregroundDeleteVirtualMachine'] : ['foregroundDeleteVirtualMachine'],
+    finalizers: vmi.owner ? VMI_FINALIZERS : STANDALONE_FINALIZERS,
     generation: 1 + (vmi.phase === 'Pending' ? 0 : 2),
     labels,
     managedFields: sharedManagedFields(vmi.created, 'virt-handler'),
@@ -250,13 +297,13 @@ export function renderVmi(vmi: VmiModel): Record<string, unknown> {
   const spec = {
     architecture: 'amd64',
     domain: {
-      cpu: { ...cpuSpec(vmi.cpu), model: 'host-model' },
+      cpu: intern(`vmicpu|${vmi.cpu.cores}|${vmi.cpu.sockets}|${vmi.cpu.threads}|${vmi.cpu.maxSockets ?? ''}`, () => ({ ...cpuSpec(vmi.cpu), model: 'host-model' })),
       devices: DEVICES,
-      features: { acpi: { enabled: true } },
+      features: FEATURES,
       firmware: { serial: vmi.uid, uuid: vmi.uid },
-      machine: { type: 'q35' },
-      memory: { guest: vmi.memory },
-      resources: { requests: { memory: vmi.memory } },
+      machine: MACHINE_SPEC,
+      memory: intern(`guest|${vmi.memory}`, () => ({ guest: vmi.memory })),
+      resources: requests(vmi.memory),
     },
     evictionStrategy: 'None',
     networks: NETWORKS,
@@ -271,7 +318,7 @@ function vmiStatus(vmi: VmiModel): Record<string, unknown> {
   const status: Record<string, unknown> = {
     guestOSInfo: vmi.guestOS ?? {},
     phase: vmi.phase,
-    phaseTransitionTimestamps: [{ phase: vmi.phase, phaseTransitionTimestamp: since }],
+    phaseTransitionTimestamps: intern(`ptt|${vmi.phase}|${since}`, () => [{ phase: vmi.phase, phaseTransitionTimestamp: since }]),
     runtimeUser: vmi.phase === 'Pending' ? 0 : 107,
   };
   if (vmi.phase === 'Pending' || vmi.phase === 'Scheduling') {
@@ -296,13 +343,10 @@ function vmiStatus(vmi: VmiModel): Record<string, unknown> {
     qosClass: 'Burstable',
     selinuxContext: 'none',
     virtualMachineRevisionName: vmi.owner ? `revision-start-vm-${vmi.owner.uid}-${vmi.owner.generation}` : undefined,
-    volumeStatus: [
-      { name: 'cloudinitdisk', size: 1048576, target: 'vdb' },
-      { containerDiskVolume: { checksum: 1377468289 }, name: 'containerdisk', target: 'vda' },
-    ],
+    volumeStatus: VOLUME_STATUS,
   });
   if (running) {
-    status.currentCPUTopology = vmi.currentCpu ?? { cores: vmi.cpu.cores, sockets: vmi.cpu.sockets, threads: vmi.cpu.threads };
+    status.currentCPUTopology = topology(vmi.currentCpu ?? vmi.cpu);
     status.interfaces = [
       {
         infoSource: vmi.guestOS ? 'domain, guest-agent' : 'domain',
@@ -315,12 +359,11 @@ function vmiStatus(vmi: VmiModel): Record<string, unknown> {
         queueCount: 1,
       },
     ];
-    status.machine = { type: 'pc-q35-rhel9.6.0' };
-    status.memory = {
-      guestAtBoot: vmi.memoryAtBoot ?? vmi.memory,
-      guestCurrent: vmi.memoryCurrent ?? vmi.memory,
-      guestRequested: vmi.memoryRequested ?? vmi.memory,
-    };
+    status.machine = MACHINE_STATUS;
+    const atBoot = vmi.memoryAtBoot ?? vmi.memory;
+    const current = vmi.memoryCurrent ?? vmi.memory;
+    const requested = vmi.memoryRequested ?? vmi.memory;
+    status.memory = intern(`mem|${atBoot}|${current}|${requested}`, () => ({ guestAtBoot: atBoot, guestCurrent: current, guestRequested: requested }));
   }
   return status;
 }

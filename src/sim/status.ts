@@ -41,9 +41,10 @@ export function statusBody(code: number, message: string, extra: { reason?: stri
 }
 
 export function sendJson(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
-  res.end(text);
+  // Encode once: the length and the bytes written come from the same buffer.
+  const bytes = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': bytes.length, ...headers });
+  res.end(bytes);
 }
 
 export function sendStatus(res: ServerResponse, code: number, message: string, extra: Parameters<typeof statusBody>[2] = {}): void {
