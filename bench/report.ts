@@ -7,13 +7,14 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { IngestResult } from './ingest.js';
+import type { LatencyResult } from './latency.js';
 import type { NoopResult } from './noop.js';
 
 export interface ScaleResults {
   vms: number;
   ingest?: IngestResult;
   noop?: NoopResult;
-  latency?: Record<string, any>;
+  latency?: LatencyResult;
   coldstart?: Record<string, any>;
   memory?: Record<string, any>;
 }
@@ -112,6 +113,13 @@ function noopTable(r: NoopResult): string {
   );
 }
 
+function latencyTable(r: LatencyResult): string {
+  return table(
+    ['latency (emit -> NOTIFY received)', 'ev/s', 'changes', 'received', 'missing', 'p50', 'p95', 'p99', 'max'],
+    r.runs.map((x) => [x.label, n0(x.achievedEventsPerSec), n0(x.changes), n0(x.received), x.missing, `${f1(x.p50Ms)} ms`, `${f1(x.p95Ms)} ms`, `${f1(x.p99Ms)} ms`, `${f1(x.maxMs)} ms`]),
+  );
+}
+
 function kvTable(title: string, o: Record<string, any>): string {
   const rows = Object.entries(o)
     .filter(([, v]) => v === null || typeof v !== 'object')
@@ -127,7 +135,7 @@ export function renderText(results: Results): string {
     out.push('', `=== ${n0(s.vms)} VMs ===`);
     if (s.ingest) out.push('', `ingest (${n0(s.ingest.events)} events, ~${n0(s.ingest.avgEventBytes)} B each)`, ingestTable(s.ingest));
     if (s.noop) out.push('', noopTable(s.noop));
-    if (s.latency) out.push('', kvTable('latency', s.latency));
+    if (s.latency) out.push('', latencyTable(s.latency));
     if (s.coldstart) out.push('', kvTable('cold start', s.coldstart));
     if (s.memory) out.push('', kvTable('memory', s.memory));
   }

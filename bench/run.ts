@@ -2,12 +2,16 @@
 // a fresh database per benchmark, the real watcher process and the simulated KubeVirt API.
 //
 //   node dist/bench/run.js [--vms 1000|10000|100000] [--full] [--only ingest,noop,latency,coldstart,memory]
-//                          [--baseline-budget <s>] [--ingest-budget <s>] [--reconcile-timeout <s>] [--out <dir>] [--quiet]
+//                          [--baseline-budget <s>] [--ingest-budget <s>] [--reconcile-timeout <s>]
+//                          [--converge-timeout <s>] [--latency-rate <ev/s>] [--latency-seconds <s>] [--out <dir>] [--quiet]
 //
 // Prints a table and writes bench/results/<timestamp>.json and bench/results/latest.json.
 import path from 'node:path';
 import { benchIngest } from './ingest.js';
 import { benchNoop } from './noop.js';
+import { benchColdStart } from './coldstart.js';
+import { benchLatency } from './latency.js';
+import { benchInformer } from './memory.js';
 import { serverUrl } from './pg.js';
 import { machineInfo, renderText, writeResults, type Results, type ScaleResults } from './report.js';
 import { evaluateTargets } from './targets.js';
@@ -25,6 +29,10 @@ export interface BenchOptions {
   ingestBudgetSeconds: number;
   /** statement_timeout for the no-op reconcile(). */
   reconcileTimeoutSeconds: number;
+  /** Longest wait for a watcher to fill every row (cold start, and before the latency load). */
+  convergeTimeoutSeconds: number;
+  latencyRate: number;
+  latencySeconds: number;
   outDir: string;
   quiet: boolean;
 }
@@ -36,6 +44,9 @@ export function parseArgs(argv: string[]): BenchOptions {
     baselineBudgetSeconds: 15,
     ingestBudgetSeconds: 90,
     reconcileTimeoutSeconds: 120,
+    convergeTimeoutSeconds: 300,
+    latencyRate: 1000,
+    latencySeconds: 20,
     outDir: path.join(packageRoot, 'bench', 'results'),
     quiet: false,
   };
@@ -55,6 +66,9 @@ export function parseArgs(argv: string[]): BenchOptions {
     } else if (arg === '--baseline-budget') opts.baselineBudgetSeconds = Number(value());
     else if (arg === '--ingest-budget') opts.ingestBudgetSeconds = Number(value());
     else if (arg === '--reconcile-timeout') opts.reconcileTimeoutSeconds = Number(value());
+    else if (arg === '--converge-timeout') opts.convergeTimeoutSeconds = Number(value());
+    else if (arg === '--latency-rate') opts.latencyRate = Number(value());
+    else if (arg === '--latency-seconds') opts.latencySeconds = Number(value());
     else if (arg === '--out') opts.outDir = path.resolve(value());
     else if (arg === '--quiet') opts.quiet = true;
     else throw new Error(`unknown argument ${arg}`);
@@ -85,6 +99,34 @@ export async function runBench(opts: BenchOptions, command: string): Promise<Res
     if (opts.only.has('noop')) {
       progress(`no-op replay and reconcile, ${vms} VMs`);
       scale.noop = await benchNoop(vms, { reconcileTimeoutMs: opts.reconcileTimeoutSeconds * 1000 });
+    }
+    if (opts.only.has('latency')) {
+      scale.latency = await benchLatency(vms, {
+        rate: opts.latencyRate,
+        seconds: opts.latencySeconds,
+        convergeTimeoutMs: opts.convergeTimeoutSeconds * 1000,
+        progress,
+      });
+    }
+    // The watcher's peak RSS is taken during its cold start, so the memory section needs that run too.
+    if (opts.only.has('coldstart') || opts.only.has('memory')) {
+      const cold = await benchColdStart(vms, { timeoutMs: opts.convergeTimeoutSeconds * 1000, progress });
+      if (opts.only.has('coldstart')) scale.coldstart = cold;
+      if (opts.only.has('memory')) {
+        progress(`memory: client-node informers caching ${vms} VMs + ${vms} VMIs`);
+        const inf = await benchInformer(vms, { timeoutMs: opts.convergeTimeoutSeconds * 1000 });
+        scale.memory = {
+          vms,
+          watcherPeakRssMb: cold.watcherPeakRssMb,
+          informerPeakRssMb: inf.informerPeakRssMb,
+          watcherToInformer: cold.watcherPeakRssMb / inf.informerPeakRssMb,
+          informerRssMb: inf.informerRssMb,
+          informerCachedVms: inf.cached[0] ?? 0,
+          informerCachedVmis: inf.cached[1] ?? 0,
+          informerListSeconds: inf.listSeconds ?? null,
+          informerTimedOut: inf.timedOut,
+        };
+      }
     }
   }
   results.finishedAt = new Date().toISOString();
