@@ -18,6 +18,7 @@ import { formatStatus, readStatus } from './status.js';
 
 export const DEMO_OPTIONS: readonly OptionSpec[] = [
   { ...DATABASE_URL_OPTION, help: 'use this server (a throwaway database is created on it and dropped after) instead of the embedded one' },
+  { key: 'dataDir', flag: '--data-dir', env: ['VM_SYNC_DATA_DIR'], type: 'string', default: null, help: 'folder for the demo lock, the watcher log and the embedded cluster (default: .data in the checkout)' },
   { key: 'paceMs', flag: '--pace-ms', env: ['DEMO_PACE_MS'], type: 'int', default: 700, min: 0, max: 60_000, help: 'pause between steps, to read along' },
   { key: 'stepTimeoutMs', flag: '--step-timeout-ms', env: ['DEMO_STEP_TIMEOUT_MS'], type: 'int', default: 20_000, min: 1000, max: 600_000, help: 'longest wait for a step to show in vms' },
 ];
@@ -33,8 +34,9 @@ Exits 0 when every step reached the values it should. One demo at a time per che
 options:
 ${optionsHelp(DEMO_OPTIONS)}`;
 
-const demoDir = path.join(packageRoot, '.data', 'demo');
-const lockPath = path.join(packageRoot, '.data', 'demo.lock');
+let dataDir = path.join(packageRoot, '.data');
+let demoDir = path.join(dataDir, 'demo');
+let lockPath = path.join(dataDir, 'demo.lock');
 const cli = path.join(packageRoot, 'dist', 'src', 'cli.js');
 
 interface DemoOwner extends OwnerRecord {
@@ -115,6 +117,11 @@ export async function runDemo(argv: string[]): Promise<number> {
     return 0;
   }
   const o = parseOptions(DEMO_OPTIONS, argv, process.env);
+  if (typeof o.dataDir === 'string' && o.dataDir) {
+    dataDir = path.resolve(String(o.dataDir));
+    demoDir = path.join(dataDir, 'demo');
+    lockPath = path.join(dataDir, 'demo.lock');
+  }
   const t0 = Date.now();
   const say = (line = '') => console.log(line === '' ? '' : `[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${line}`);
   // The demo's own warnings (a killed run recovered, a shared folder used as root) read as notes.
@@ -169,7 +176,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       await adminQuery(serverUrl, `create database ${demoDb}`);
       say(`PostgreSQL   ${redactUrl(withDatabase(serverUrl, demoDb))} (throwaway database, dropped at the end)`);
     } else {
-      embedded = await startEmbeddedPostgres({ dataDir: path.join(packageRoot, '.data', 'demo-pg'), port: 0, logger });
+      embedded = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'demo-pg'), port: 0, logger });
       serverUrl = embedded.url;
       demoDb = 'ssvirt_vm_sync_demo';
       await adminQuery(serverUrl, `drop database if exists ${demoDb} with (force)`);
