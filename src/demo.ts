@@ -181,7 +181,8 @@ export async function runDemo(argv: string[]): Promise<number> {
       demoDb = 'ssvirt_vm_sync_demo';
       await adminQuery(serverUrl, `drop database if exists ${demoDb} with (force)`);
       await adminQuery(serverUrl, `create database ${demoDb}`);
-      say(`PostgreSQL   embedded, 127.0.0.1:${embedded.port}, data in ${path.relative(process.cwd(), embedded.clusterDir) || embedded.clusterDir}`);
+      const shown = path.relative(process.cwd(), embedded.clusterDir);
+      say(`PostgreSQL   embedded, 127.0.0.1:${embedded.port}, data in ${shown && !shown.startsWith('..') ? shown : embedded.clusterDir}`);
     }
     const url = withDatabase(serverUrl, demoDb);
     await migrate(url, logger);

@@ -545,6 +545,11 @@ function track(
   return server;
 }
 
+/** The CLI's own server when DATABASE_URL is not set: `.data/pg` on 127.0.0.1:54329, kept between runs. */
+export function startDefaultEmbeddedPostgres(logger?: Logger, port = EMBEDDED_DEFAULT_PORT): Promise<EmbeddedServer> {
+  return startEmbeddedPostgres({ dataDir: EMBEDDED_DEFAULT_DATA_DIR, port, logger });
+}
+
 /** What `status` and a second demo need to know about the default cluster, without starting it. */
 export function embeddedServerInfo(dataDir = EMBEDDED_DEFAULT_DATA_DIR): { url: string; pid: number; ownerPid: number } | undefined {
   const requested = path.resolve(dataDir);
