@@ -71,7 +71,9 @@ begin
     else
       exponent := greatest(-200, least(200, m[4]::integer));
     end if;
-    return mantissa * power(10::numeric, exponent);
+    -- Exact: power(10::numeric, e) keeps only 16 decimals for e < 0, so "1e-17" became 0 (and "15e-1"
+    -- style values with long mantissas lost their digits). Numeric input reads an exponent exactly.
+    return (m[1] || 'e' || exponent)::numeric;
   end if;
 
   return mantissa;
