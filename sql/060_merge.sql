@@ -47,6 +47,9 @@ comment on function vm_sync.notification_payload(bigint, text, text, text, jsonb
 create or replace function vm_sync.merge(p_namespaces text[], p_vm_names text[])
 returns jsonb
 language plpgsql volatile
+-- Plan every call with its actual arrays: the join to public.vms (which has no index of ours on
+-- namespace, vm_name) must be a hash join, and only the real row count tells the planner so.
+set plan_cache_mode = force_custom_plan
 as $$
 declare
   seqs bigint[];
@@ -55,23 +58,12 @@ begin
     return jsonb_build_object('vms_updated', 0, 'field_updates', '[]'::jsonb);
   end if;
 
+  -- Every lookup below goes through an index of vm_sync.snapshots (lateral, per VM), so the plan stays
+  -- linear whatever the planner guesses about the size of the batch.
   with affected as (
     select distinct a.namespace, a.vm_name
       from unnest(p_namespaces, p_vm_names) as a(namespace, vm_name)
      where a.namespace is not null and a.vm_name is not null
-  ),
-  vm as (
-    select s.namespace, s.name as vm_name, s.deleted, s.cpu_count, s.memory_mb, s.guest_os_hint, s.status
-      from vm_sync.snapshots s
-      join affected a on s.kind = 'VirtualMachine' and s.namespace = a.namespace and s.name = a.vm_name
-  ),
-  -- Normally one VMI per VM; should there be more, prefer the one named like the VM, then the newest.
-  vmi as (
-    select distinct on (s.namespace, s.vm_name) s.namespace, s.vm_name, s.cpu_count, s.memory_mb, s.guest_os
-      from vm_sync.snapshots s
-      join affected a on s.namespace = a.namespace and s.vm_name = a.vm_name
-     where s.kind = 'VirtualMachineInstance' and not s.deleted
-     order by s.namespace, s.vm_name, (s.name = s.vm_name) desc, s.observed_at desc, s.name
   ),
   desired as (
     select a.namespace, a.vm_name,
@@ -81,9 +73,20 @@ begin
            vmi.guest_os                                                            as agent_os,
            case when not vm.deleted then vm.guest_os_hint end                      as hint
       from affected a
-      left join vm  on vm.namespace = a.namespace and vm.vm_name = a.vm_name
-      left join vmi on vmi.namespace = a.namespace and vmi.vm_name = a.vm_name
-     where vm.vm_name is not null or vmi.vm_name is not null
+      left join lateral (
+             select s.deleted, s.cpu_count, s.memory_mb, s.guest_os_hint, s.status
+               from vm_sync.snapshots s
+              where s.kind = 'VirtualMachine' and s.namespace = a.namespace and s.name = a.vm_name
+           ) vm on true
+      -- Normally one VMI per VM; should there be more, prefer the one named like the VM, then the newest.
+      left join lateral (
+             select s.cpu_count, s.memory_mb, s.guest_os
+               from vm_sync.snapshots s
+              where s.namespace = a.namespace and s.vm_name = a.vm_name
+                and s.kind = 'VirtualMachineInstance' and not s.deleted
+              order by (s.name = s.vm_name) desc, s.observed_at desc, s.name
+              limit 1
+           ) vmi on true
   ),
   target as (
     select v.id, v.namespace, v.vm_name,
