@@ -41,12 +41,21 @@ async function resolveServer(): Promise<{ url: string; stop: () => Promise<void>
   return { url: embedded.url, stop: () => embedded.stop() };
 }
 
-async function prepareTemplate(serverUrl: string, name: string): Promise<void> {
+/** Lock key that a run holds (shared) on its template for as long as it runs. */
+function templateLockKey(name: string): string {
+  return `ssvirt-vm-sync test template ${name}`;
+}
+
+/**
+ * Builds the template once (under a lock, for concurrent runs sharing one server) and returns the
+ * connection that holds a shared lock on it: no other run drops a template while a run uses it.
+ */
+async function prepareTemplate(serverUrl: string, name: string): Promise<pg.Client> {
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
+  await admin.query('select pg_advisory_lock(hashtext($1))', ['ssvirt-vm-sync test template']);
   try {
-    // Several `npm test` runs may share one server: build each template once, under a lock.
-    await admin.query('select pg_advisory_lock(hashtext($1))', ['ssvirt-vm-sync test template']);
+    await admin.query('select pg_advisory_lock_shared(hashtext($1))', [templateLockKey(name)]);
     const exists = await admin.query('select 1 from pg_database where datname = $1', [name]);
     if (exists.rowCount === 0) {
       const building = `${name}_building`;
@@ -55,15 +64,21 @@ async function prepareTemplate(serverUrl: string, name: string): Promise<void> {
       await migrate(withDatabase(serverUrl, building));
       await admin.query(`alter database ${building} rename to ${name}`);
     }
-    // Templates of older migration sets are dead weight.
+    // Templates of older migration sets are dead weight, unless another run still holds one.
     const stale = await admin.query<{ datname: string }>(
       `select datname from pg_database where datname like 'vmsync\\_tpl\\_%' and datname <> $1 and datname not like '%\\_building'`,
       [name],
     );
-    for (const row of stale.rows) await admin.query(`drop database if exists ${row.datname} with (force)`).catch(() => undefined);
+    for (const row of stale.rows) {
+      const free = await admin.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtext($1)) as ok', [templateLockKey(row.datname)]);
+      if (!free.rows[0]?.ok) continue;
+      await admin.query(`drop database if exists ${row.datname} with (force)`).catch(() => undefined);
+      await admin.query('select pg_advisory_unlock(hashtext($1))', [templateLockKey(row.datname)]);
+    }
   } finally {
-    await admin.end();
+    await admin.query('select pg_advisory_unlock(hashtext($1))', ['ssvirt-vm-sync test template']);
   }
+  return admin;
 }
 
 async function main(): Promise<number> {
@@ -78,7 +93,7 @@ async function main(): Promise<number> {
   const server = await resolveServer();
   try {
     const template = templateName();
-    await prepareTemplate(server.url, template);
+    const holder = await prepareTemplate(server.url, template);
     const concurrency = process.env.TEST_CONCURRENCY ?? '3';
     const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], {
       stdio: 'inherit',
@@ -92,7 +107,9 @@ async function main(): Promise<number> {
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
-    return await new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+    const code = await new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+    await holder.end().catch(() => undefined);
+    return code;
   } finally {
     await server.stop();
   }
