@@ -4,12 +4,15 @@
 // start until those changes are in the rows, with no list request (it must watch on from the
 // resourceVersion it saved).
 import { connect, createBenchDatabase, namespaceOf, seedVmsRows, vmNameOf } from './pg.js';
+import type { Counters, Simulator } from '../src/sim/index.js';
 import { FILLED_SQL, pollUntil, procMemoryMb, startCluster, Watcher } from './watcher.js';
 
 export interface ColdStartResult {
   vms: number;
   /** Watcher start to every vms row filled; null when it did not converge within timeoutSeconds. */
   coldStartSeconds: number | null;
+  /** Of which: process start until its first request reached the API (Node start-up, imports, DB, leadership). */
+  coldStartFirstRequestSeconds: number | null;
   timeoutSeconds: number;
   /** VmHWM of the watcher after convergence: its peak RSS over the whole cold start. */
   watcherPeakRssMb: number;
@@ -18,6 +21,8 @@ export interface ColdStartResult {
   resumeChanges: number;
   /** Watcher start to the changes made while it was down being in vms; null on timeout. */
   resumeSeconds: number | null;
+  /** Of which: process start until its first watch request reached the API. */
+  resumeFirstWatchSeconds: number | null;
   /** List requests the simulator served during the resume (0 = no relist). */
   relistsOnResume: number;
   watchRequestsOnResume: number;
@@ -28,6 +33,14 @@ export interface ColdStartResult {
 }
 
 const RESUME_CHANGES = 5;
+
+/** Seconds from the watcher's start until the simulator's counters first satisfy `pred`; null on timeout. */
+function firstMoment(sim: Simulator, pred: (c: Counters) => boolean, w: Watcher, timeoutMs: number): Promise<number | null> {
+  return sim.until((c) => pred(c), timeoutMs).then(
+    () => (performance.now() - w.startedAt) / 1000,
+    () => null,
+  );
+}
 
 export async function benchColdStart(vms: number, opts: { timeoutMs: number; progress?: (m: string) => void }): Promise<ColdStartResult> {
   const db = await createBenchDatabase(`cold_${vms}`);
@@ -41,6 +54,7 @@ export async function benchColdStart(vms: number, opts: { timeoutMs: number; pro
     opts.progress?.(`cold start: watcher over ${vms} VMs + ${vms} VMIs`);
     const first = Watcher.start(db.url, cluster.kubeconfig);
     watchers.push(first);
+    const firstRequest = firstMoment(cluster.sim, (c) => c.requests >= 1, first, opts.timeoutMs);
     const waited = await pollUntil(client, FILLED_SQL, [], vms, opts.timeoutMs, 50);
     const coldStartSeconds = waited === null ? null : (performance.now() - first.startedAt) / 1000;
     const mem = procMemoryMb(first.pid);
@@ -48,12 +62,14 @@ export async function benchColdStart(vms: number, opts: { timeoutMs: number; pro
     const base: ColdStartResult = {
       vms,
       coldStartSeconds,
+      coldStartFirstRequestSeconds: await firstRequest,
       timeoutSeconds: opts.timeoutMs / 1000,
       watcherPeakRssMb: mem.peakRssMb,
       watcherRssMb: mem.rssMb,
       listRequestsColdStart: coldCounters.lists.virtualmachines + coldCounters.lists.virtualmachineinstances,
       resumeChanges: RESUME_CHANGES,
       resumeSeconds: null,
+      resumeFirstWatchSeconds: null,
       relistsOnResume: -1,
       watchRequestsOnResume: -1,
       watchStateRelists: -1,
@@ -82,6 +98,7 @@ export async function benchColdStart(vms: number, opts: { timeoutMs: number; pro
     }
     const second = Watcher.start(db.url, cluster.kubeconfig);
     watchers.push(second);
+    const firstWatch = firstMoment(cluster.sim, (c) => c.watches.virtualmachines + c.watches.virtualmachineinstances >= 1, second, 120_000);
     const landed = await pollUntil(
       client,
       `select count(*) as n from public.vms v join unnest($1::text[], $2::text[], $3::int[]) as c(ns, name, mb)
@@ -92,6 +109,7 @@ export async function benchColdStart(vms: number, opts: { timeoutMs: number; pro
       10,
     );
     base.resumeSeconds = landed === null ? null : (performance.now() - second.startedAt) / 1000;
+    base.resumeFirstWatchSeconds = await firstWatch;
     const c = sim.counters();
     base.relistsOnResume = c.lists.virtualmachines + c.lists.virtualmachineinstances;
     base.watchRequestsOnResume = c.watches.virtualmachines + c.watches.virtualmachineinstances;

@@ -17,6 +17,8 @@ export interface ScaleResults {
   latency?: LatencyResult;
   coldstart?: Record<string, any>;
   memory?: Record<string, any>;
+  /** Sections that failed at this scale, with their error. */
+  errors?: Record<string, string>;
 }
 
 export interface Target {
@@ -138,6 +140,7 @@ export function renderText(results: Results): string {
     if (s.latency) out.push('', latencyTable(s.latency));
     if (s.coldstart) out.push('', kvTable('cold start', s.coldstart));
     if (s.memory) out.push('', kvTable('memory', s.memory));
+    for (const [name, err] of Object.entries(s.errors ?? {})) out.push('', `${name}: FAILED: ${err.split('\n')[0]}`);
   }
   if (results.targets.length) {
     out.push('', 'targets');

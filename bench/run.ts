@@ -89,45 +89,66 @@ export async function runBench(opts: BenchOptions, command: string): Promise<Res
     targets: [],
   };
   for (const vms of opts.scales) {
-    const scale: ScaleResults = { vms };
+    const scale: ScaleResults = { vms, errors: {} };
     results.scales.push(scale);
-    if (opts.only.has('ingest')) scale.ingest = await benchIngest(vms, {
-        baselineBudgetMs: opts.baselineBudgetSeconds * 1000,
-        setBudgetMs: opts.ingestBudgetSeconds * 1000,
-        progress,
+    // A section that fails is recorded and the run goes on: one broken figure must not cost the others.
+    const section = async (name: Section, fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (err) {
+        progress(`${name} at ${vms} VMs failed: ${(err as Error).message.split('\n')[0]}`);
+        scale.errors![name] = String((err as Error).stack ?? err);
+      }
+    };
+    if (opts.only.has('ingest')) {
+      await section('ingest', async () => {
+        scale.ingest = await benchIngest(vms, {
+          baselineBudgetMs: opts.baselineBudgetSeconds * 1000,
+          setBudgetMs: opts.ingestBudgetSeconds * 1000,
+          progress,
+        });
       });
+    }
     if (opts.only.has('noop')) {
-      progress(`no-op replay and reconcile, ${vms} VMs`);
-      scale.noop = await benchNoop(vms, { reconcileTimeoutMs: opts.reconcileTimeoutSeconds * 1000 });
+      await section('noop', async () => {
+        progress(`no-op replay and reconcile, ${vms} VMs`);
+        scale.noop = await benchNoop(vms, { reconcileTimeoutMs: opts.reconcileTimeoutSeconds * 1000 });
+      });
     }
     if (opts.only.has('latency')) {
-      scale.latency = await benchLatency(vms, {
-        rate: opts.latencyRate,
-        seconds: opts.latencySeconds,
-        convergeTimeoutMs: opts.convergeTimeoutSeconds * 1000,
-        progress,
+      await section('latency', async () => {
+        scale.latency = await benchLatency(vms, {
+          rate: opts.latencyRate,
+          seconds: opts.latencySeconds,
+          convergeTimeoutMs: opts.convergeTimeoutSeconds * 1000,
+          progress,
+        });
       });
     }
     // The watcher's peak RSS is taken during its cold start, so the memory section needs that run too.
     if (opts.only.has('coldstart') || opts.only.has('memory')) {
-      const cold = await benchColdStart(vms, { timeoutMs: opts.convergeTimeoutSeconds * 1000, progress });
-      if (opts.only.has('coldstart')) scale.coldstart = cold;
-      if (opts.only.has('memory')) {
-        progress(`memory: client-node informers caching ${vms} VMs + ${vms} VMIs`);
-        const inf = await benchInformer(vms, { timeoutMs: opts.convergeTimeoutSeconds * 1000 });
-        scale.memory = {
-          vms,
-          watcherPeakRssMb: cold.watcherPeakRssMb,
-          informerPeakRssMb: inf.informerPeakRssMb,
-          watcherToInformer: cold.watcherPeakRssMb / inf.informerPeakRssMb,
-          informerRssMb: inf.informerRssMb,
-          informerCachedVms: inf.cached[0] ?? 0,
-          informerCachedVmis: inf.cached[1] ?? 0,
-          informerListSeconds: inf.listSeconds ?? null,
-          informerTimedOut: inf.timedOut,
-        };
-      }
+      await section('coldstart', async () => {
+        const cold = await benchColdStart(vms, { timeoutMs: opts.convergeTimeoutSeconds * 1000, progress });
+        if (opts.only.has('coldstart')) scale.coldstart = cold;
+        if (!opts.only.has('memory')) return;
+        await section('memory', async () => {
+          progress(`memory: client-node informers caching ${vms} VMs + ${vms} VMIs`);
+          const inf = await benchInformer(vms, { timeoutMs: opts.convergeTimeoutSeconds * 1000 });
+          scale.memory = {
+            vms,
+            watcherPeakRssMb: cold.watcherPeakRssMb,
+            informerPeakRssMb: inf.informerPeakRssMb,
+            watcherToInformer: cold.watcherPeakRssMb / inf.informerPeakRssMb,
+            informerRssMb: inf.informerRssMb,
+            informerCachedVms: inf.cached[0] ?? 0,
+            informerCachedVmis: inf.cached[1] ?? 0,
+            informerListSeconds: inf.listSeconds ?? null,
+            informerTimedOut: inf.timedOut,
+          };
+        });
+      });
     }
+    if (Object.keys(scale.errors!).length === 0) delete scale.errors;
   }
   results.finishedAt = new Date().toISOString();
   results.targets = evaluateTargets(results);
