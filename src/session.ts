@@ -154,7 +154,7 @@ export class LeaderSession {
 
   async readWatchState(): Promise<WatchStateRow[]> {
     const r = await this.run((c) =>
-      c.query<{ kind: Kind; scope: string; resource_version: string | null }>('select kind, scope, resource_version from vm_sync.watch_state'),
+      c.query<{ kind: Kind; scope: string; resource_version: string | null }>('select kind, scope, resource_version from vm_sync.checkpoints()'),
     );
     return r.rows.map((row) => ({ kind: row.kind, scope: row.scope, resourceVersion: row.resource_version }));
   }
