@@ -4,52 +4,92 @@
 -- Sources are tried in CONTRACT order; the first usable one wins. A value
 -- that is present but unusable is reported and skipped, never stored.
 
+-- The first usable memory quantity among `paths` (dotted JSON paths, in precedence order). Present but
+-- unusable values are reported under their path and skipped.
+create or replace function vm_sync.first_memory_mb(obj jsonb, paths text[], out mb integer, out problems jsonb)
+language plpgsql immutable parallel safe
+as $$
+declare
+  path text;
+  v    jsonb;
+  m    record;
+begin
+  foreach path in array paths loop
+    v := obj #> string_to_array(path, '.');
+    m := vm_sync.memory_mb_of(v);
+    if m.problem is not null then
+      problems := coalesce(problems, '[]') || vm_sync.problem(path, v, m.problem);
+    end if;
+    if m.mb is not null then
+      mb := m.mb;
+      return;
+    end if;
+  end loop;
+end;
+$$;
+
+comment on function vm_sync.first_memory_mb(jsonb, text[]) is
+  'MiB from the first usable memory quantity among the dotted paths, and the problems met on the way';
+
+
+-- The first usable CPU count: topology objects (sockets x cores x threads) first, in order, then cpu
+-- quantities, in order.
+create or replace function vm_sync.first_cpu_count(obj jsonb, topologies text[], quantities text[],
+                                                   out n integer, out problems jsonb)
+language plpgsql immutable parallel safe
+as $$
+declare
+  path text;
+  v    jsonb;
+  t    record;
+  q    record;
+begin
+  foreach path in array topologies loop
+    t := vm_sync.cpu_count_of_topology(obj #> string_to_array(path, '.'), path);
+    problems := nullif(coalesce(problems, '[]') || coalesce(t.problems, '[]'), '[]');
+    if t.n is not null then
+      n := t.n;
+      return;
+    end if;
+  end loop;
+  foreach path in array quantities loop
+    v := obj #> string_to_array(path, '.');
+    q := vm_sync.cpu_count_of_quantity(v);
+    if q.problem is not null then
+      problems := coalesce(problems, '[]') || vm_sync.problem(path, v, q.problem);
+    end if;
+    if q.n is not null then
+      n := q.n;
+      return;
+    end if;
+  end loop;
+end;
+$$;
+
+comment on function vm_sync.first_cpu_count(jsonb, text[], text[]) is
+  'CPUs from the first usable topology, else the first usable cpu quantity, among the dotted paths; and the problems met';
+
+
 -- A VirtualMachineInstance: runtime truth first, then its own spec.
 create or replace function vm_sync.derive_vmi(vmi jsonb)
 returns vm_sync.derived
 language plpgsql immutable parallel safe
 as $$
 declare
-  d    vm_sync.derived;
-  cpu  record;
-  mem  record;
-  os   record;
-  bad  jsonb := '[]';
+  d   vm_sync.derived;
+  cpu record;
+  mem record;
+  os  record;
 begin
   d.vm_name := vm_sync.owner_vm_name(vmi);
-
-  cpu := vm_sync.cpu_count_of_topology(vmi #> '{status,currentCPUTopology}', 'status.currentCPUTopology');
-  bad := bad || coalesce(cpu.problems, '[]');
-  if cpu.n is null then
-    cpu := vm_sync.cpu_count_of_topology(vmi #> '{spec,domain,cpu}', 'spec.domain.cpu');
-    bad := bad || coalesce(cpu.problems, '[]');
-  end if;
-  d.cpu_count := cpu.n;
-
-  mem := vm_sync.memory_mb_of(vmi #> '{status,memory,guestCurrent}');
-  if mem.problem is not null then
-    bad := bad || vm_sync.problem('status.memory.guestCurrent', vmi #> '{status,memory,guestCurrent}', mem.problem);
-  end if;
-  if mem.mb is null then
-    mem := vm_sync.memory_mb_of(vmi #> '{spec,domain,memory,guest}');
-    if mem.problem is not null then
-      bad := bad || vm_sync.problem('spec.domain.memory.guest', vmi #> '{spec,domain,memory,guest}', mem.problem);
-    end if;
-  end if;
-  if mem.mb is null then
-    mem := vm_sync.memory_mb_of(vmi #> '{spec,domain,resources,requests,memory}');
-    if mem.problem is not null then
-      bad := bad || vm_sync.problem('spec.domain.resources.requests.memory',
-                                    vmi #> '{spec,domain,resources,requests,memory}', mem.problem);
-    end if;
-  end if;
-  d.memory_mb := mem.mb;
-
+  cpu := vm_sync.first_cpu_count(vmi, array['status.currentCPUTopology', 'spec.domain.cpu'], '{}');
+  mem := vm_sync.first_memory_mb(vmi, array['status.memory.guestCurrent', 'spec.domain.memory.guest',
+                                            'spec.domain.resources.requests.memory']);
   os := vm_sync.guest_os_of(vmi #> '{status,guestOSInfo}', 'status.guestOSInfo');
-  bad := bad || coalesce(os.problems, '[]');
+  d.cpu_count := cpu.n;
+  d.memory_mb := mem.mb;
   d.guest_os := os.os;
-
-  d.problems := nullif(bad, '[]');
+  d.problems := nullif(coalesce(cpu.problems, '[]') || coalesce(mem.problems, '[]') || coalesce(os.problems, '[]'), '[]');
   return d;
 end;
 $$;
@@ -64,53 +104,25 @@ returns vm_sync.derived
 language plpgsql immutable parallel safe
 as $$
 declare
-  d      vm_sync.derived;
-  domain jsonb := vm #> '{spec,template,spec,domain}';
-  cpu    record;
-  q      record;
-  mem    record;
-  hint   record;
-  bad    jsonb := '[]';
-  ps     jsonb := vm #> '{status,printableStatus}';
+  d    vm_sync.derived;
+  cpu  record;
+  mem  record;
+  hint record;
+  bad  jsonb := '[]';
+  ps   jsonb := vm #> '{status,printableStatus}';
 begin
   d.vm_name := vm -> 'metadata' ->> 'name';
-
-  cpu := vm_sync.cpu_count_of_topology(domain -> 'cpu', 'spec.template.spec.domain.cpu');
-  bad := bad || coalesce(cpu.problems, '[]');
+  cpu := vm_sync.first_cpu_count(vm, array['spec.template.spec.domain.cpu'],
+                                 array['spec.template.spec.domain.resources.limits.cpu',
+                                       'spec.template.spec.domain.resources.requests.cpu']);
+  mem := vm_sync.first_memory_mb(vm, array['spec.template.spec.domain.memory.guest',
+                                           'spec.template.spec.domain.resources.requests.memory',
+                                           'spec.template.spec.domain.resources.limits.memory']);
   d.cpu_count := cpu.n;
-  if d.cpu_count is null then
-    q := vm_sync.cpu_count_of_quantity(domain #> '{resources,limits,cpu}');
-    if q.problem is not null then
-      bad := bad || vm_sync.problem('spec.template.spec.domain.resources.limits.cpu', domain #> '{resources,limits,cpu}', q.problem);
-    end if;
-    d.cpu_count := q.n;
-  end if;
-  if d.cpu_count is null then
-    q := vm_sync.cpu_count_of_quantity(domain #> '{resources,requests,cpu}');
-    if q.problem is not null then
-      bad := bad || vm_sync.problem('spec.template.spec.domain.resources.requests.cpu', domain #> '{resources,requests,cpu}', q.problem);
-    end if;
-    d.cpu_count := q.n;
-  end if;
-
-  mem := vm_sync.memory_mb_of(domain #> '{memory,guest}');
-  if mem.problem is not null then
-    bad := bad || vm_sync.problem('spec.template.spec.domain.memory.guest', domain #> '{memory,guest}', mem.problem);
-  end if;
-  if mem.mb is null then
-    mem := vm_sync.memory_mb_of(domain #> '{resources,requests,memory}');
-    if mem.problem is not null then
-      bad := bad || vm_sync.problem('spec.template.spec.domain.resources.requests.memory', domain #> '{resources,requests,memory}', mem.problem);
-    end if;
-  end if;
-  if mem.mb is null then
-    mem := vm_sync.memory_mb_of(domain #> '{resources,limits,memory}');
-    if mem.problem is not null then
-      bad := bad || vm_sync.problem('spec.template.spec.domain.resources.limits.memory', domain #> '{resources,limits,memory}', mem.problem);
-    end if;
-  end if;
   d.memory_mb := mem.mb;
+  bad := bad || coalesce(cpu.problems, '[]') || coalesce(mem.problems, '[]');
 
+  -- The annotation key holds dots, so these two paths are spelled out.
   hint := vm_sync.display_text_of(vm #> '{metadata,annotations,vm.kubevirt.io/os}',
                                   'metadata.annotations.vm.kubevirt.io/os');
   bad := bad || coalesce(hint.problems, '[]');

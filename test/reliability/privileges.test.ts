@@ -269,11 +269,14 @@ describe('SECURITY DEFINER functions', () => {
       assert.equal(parts.at(-1), 'pg_temp', `${fn}: search_path ${path} must end with pg_temp`);
       for (const p of parts) assert.ok(['pg_catalog', 'pg_temp', 'vm_sync'].includes(p), `${fn}: ${p} in search_path`);
     }
-    // The internals they call pin theirs too (a definer calling an unpinned function would inherit nothing, but be safe).
+    // The internals they call carry no SET of their own (a SET costs a GUC save/restore per call and
+    // blocks inlining on the hot path); inside a definer they run under its pinned search_path, which
+    // the hostile search_path test below proves. So they must be neither definers nor callable by PUBLIC.
     const unpinned = await db.query(`
       select p.oid::regprocedure::text as fn from pg_proc p
        where p.pronamespace = 'vm_sync'::regnamespace and p.prokind = 'f'
-         and not exists (select 1 from unnest(p.proconfig) c where c like 'search_path=%')`);
+         and not exists (select 1 from unnest(p.proconfig) c where c like 'search_path=%')
+         and (p.prosecdef or has_function_privilege('public', p.oid, 'execute'))`);
     assert.deepEqual(unpinned.map((r) => r.fn), []);
   });
 
