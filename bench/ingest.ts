@@ -55,18 +55,21 @@ export async function runSetBased(
 }
 
 /** The floor: the same bytes into an unlogged table, one INSERT ... SELECT per batch, no merge. */
-async function runFloor(client: pg.Client, events: readonly WatchEvent[], batchSize: number): Promise<ContenderResult> {
+async function runFloor(client: pg.Client, events: readonly WatchEvent[], batchSize: number, budgetMs: number): Promise<ContenderResult> {
   await client.query('create unlogged table if not exists public.bench_floor (ev jsonb)');
   await client.query('truncate public.bench_floor');
   await client.query('checkpoint').catch(() => undefined);
   let ms = 0;
+  let done = 0;
   for (const batch of batchesOf(events, batchSize)) {
+    if (ms >= budgetMs) break;
     const t0 = performance.now();
     await client.query('insert into public.bench_floor (ev) select e from jsonb_array_elements($1::jsonb) as e', [JSON.stringify(batch)]);
     ms += performance.now() - t0;
+    done += batch.length;
   }
   await client.query('drop table public.bench_floor');
-  return rate(events.length, ms);
+  return rate(done, ms, { capped: done < events.length });
 }
 
 export async function benchIngest(
@@ -92,7 +95,7 @@ export async function benchIngest(
       const baseline = { ...base, filledRows: await filledRows(client) };
 
       opts.progress?.(`ingest ${vms} VMs, batch ${batchSize}: raw-insert floor`);
-      const floor = await runFloor(client, events, batchSize);
+      const floor = await runFloor(client, events, batchSize, opts.setBudgetMs);
       rows.push({
         batchSize,
         setBased,

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { packageRoot } from '../src/paths.js';
 import type { IngestResult } from './ingest.js';
 import type { LatencyResult } from './latency.js';
 import type { NoopResult } from './noop.js';
@@ -61,6 +62,7 @@ export async function machineInfo(url: string): Promise<Record<string, string | 
     await client.end();
   }
   return {
+    commit: `${sh('git', ['-C', packageRoot, 'rev-parse', '--short', 'HEAD'])}${sh('git', ['-C', packageRoot, 'status', '--porcelain', '--', 'sql', 'migrations', 'src']) ? ' (+ uncommitted changes in sql/, migrations/ or src/)' : ''}`,
     nproc: os.availableParallelism(),
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
     memory: sh('free', ['-h']).split('\n')[1]?.replace(/\s+/g, ' ') ?? 'unknown',
@@ -91,7 +93,7 @@ function ingestTable(r: IngestResult): string {
     String(x.batchSize),
     n0(x.setBased.eventsPerSec) + (x.setBased.capped ? ` (first ${n0(x.setBased.events)})` : ''),
     n0(x.baseline.eventsPerSec) + (x.baseline.capped ? ` (first ${n0(x.baseline.events)})` : ''),
-    n0(x.floor.eventsPerSec),
+    n0(x.floor.eventsPerSec) + (x.floor.capped ? ` (first ${n0(x.floor.events)})` : ''),
     `${f1(x.ratioVsBaseline)}x`,
     `${f2(x.ratioVsFloor)}x`,
     `${x.setBased.filledRows}/${r.vms}`,
@@ -133,6 +135,7 @@ export function renderText(results: Results): string {
   const out: string[] = [];
   out.push(`machine: ${results.machine.nproc} cores (${results.machine.cpuModel}), ${results.machine.memory}`);
   out.push(`node ${results.machine.node}; ${results.machine.postgres}`);
+  out.push(`commit ${results.machine.commit}; ${results.command}`);
   for (const s of results.scales) {
     out.push('', `=== ${n0(s.vms)} VMs ===`);
     if (s.ingest) out.push('', `ingest (${n0(s.ingest.events)} events, ~${n0(s.ingest.avgEventBytes)} B each)`, ingestTable(s.ingest));

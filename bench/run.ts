@@ -3,7 +3,8 @@
 //
 //   node dist/bench/run.js [--vms 1000|10000|100000] [--full] [--only ingest,noop,latency,coldstart,memory]
 //                          [--baseline-budget <s>] [--ingest-budget <s>] [--reconcile-timeout <s>]
-//                          [--converge-timeout <s>] [--latency-rate <ev/s>] [--latency-seconds <s>] [--out <dir>] [--quiet]
+//                          [--converge-timeout <s>] [--latency-rate <ev/s>] [--latency-seconds <s>] [--latency-max-vms <n>]
+//                          [--out <dir>] [--quiet]
 //
 // Prints a table and writes bench/results/<timestamp>.json and bench/results/latest.json.
 import path from 'node:path';
@@ -33,6 +34,8 @@ export interface BenchOptions {
   convergeTimeoutSeconds: number;
   latencyRate: number;
   latencySeconds: number;
+  /** Latency is measured at scales up to this many VMs (its cold start alone dominates beyond). */
+  latencyMaxVms: number;
   outDir: string;
   quiet: boolean;
 }
@@ -47,6 +50,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     convergeTimeoutSeconds: 300,
     latencyRate: 1000,
     latencySeconds: 20,
+    latencyMaxVms: 10_000,
     outDir: path.join(packageRoot, 'bench', 'results'),
     quiet: false,
   };
@@ -69,6 +73,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     else if (arg === '--converge-timeout') opts.convergeTimeoutSeconds = Number(value());
     else if (arg === '--latency-rate') opts.latencyRate = Number(value());
     else if (arg === '--latency-seconds') opts.latencySeconds = Number(value());
+    else if (arg === '--latency-max-vms') opts.latencyMaxVms = Number(value());
     else if (arg === '--out') opts.outDir = path.resolve(value());
     else if (arg === '--quiet') opts.quiet = true;
     else throw new Error(`unknown argument ${arg}`);
@@ -112,10 +117,10 @@ export async function runBench(opts: BenchOptions, command: string): Promise<Res
     if (opts.only.has('noop')) {
       await section('noop', async () => {
         progress(`no-op replay and reconcile, ${vms} VMs`);
-        scale.noop = await benchNoop(vms, { reconcileTimeoutMs: opts.reconcileTimeoutSeconds * 1000 });
+        scale.noop = await benchNoop(vms, { reconcileTimeoutMs: opts.reconcileTimeoutSeconds * 1000, reconcileRuns: 2 });
       });
     }
-    if (opts.only.has('latency')) {
+    if (opts.only.has('latency') && vms <= opts.latencyMaxVms) {
       await section('latency', async () => {
         scale.latency = await benchLatency(vms, {
           rate: opts.latencyRate,
