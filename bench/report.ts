@@ -93,12 +93,17 @@ function ingestTable(r: IngestResult): string {
     String(x.batchSize),
     n0(x.setBased.eventsPerSec) + (x.setBased.capped ? ` (first ${n0(x.setBased.events)})` : ''),
     n0(x.baseline.eventsPerSec) + (x.baseline.capped ? ` (first ${n0(x.baseline.events)})` : ''),
+    n0(x.baselineIndexed.eventsPerSec) + (x.baselineIndexed.capped ? ` (first ${n0(x.baselineIndexed.events)})` : ''),
     n0(x.floor.eventsPerSec) + (x.floor.capped ? ` (first ${n0(x.floor.events)})` : ''),
     `${f1(x.ratioVsBaseline)}x`,
+    `${f1(x.ratioVsBaselineIndexed)}x`,
     `${f2(x.ratioVsFloor)}x`,
     `${x.setBased.filledRows}/${r.vms}`,
   ]);
-  return table(['batch', 'set-based ev/s', 'per-object ev/s', 'raw floor ev/s', 'vs per-object', 'vs floor', 'rows filled'], rows);
+  return table(
+    ['batch', 'set-based ev/s', 'per-object ev/s', 'per-object+idx ev/s', 'raw floor ev/s', 'vs per-object', 'vs per-object+idx', 'vs floor', 'rows filled'],
+    rows,
+  );
 }
 
 function noopTable(r: NoopResult): string {

@@ -20,6 +20,13 @@ export function evaluateTargets(results: Results): Target[] {
     const note = [ing.note, `batch ${row.batchSize}`].filter(Boolean).join(', ');
     t.push({ what: 'ingest throughput', target: '>= 20,000 ev/s', measured: `${n0(row.setBased.eventsPerSec)} ev/s`, met: row.setBased.eventsPerSec >= 20_000, note });
     t.push({ what: 'ingest vs per-object baseline', target: '>= 10x', measured: `${f1(row.ratioVsBaseline)}x`, met: row.ratioVsBaseline >= 10, note });
+    t.push({
+      what: 'ingest vs per-object + index',
+      target: '>= 10x',
+      measured: `${f1(row.ratioVsBaselineIndexed)}x`,
+      met: row.ratioVsBaselineIndexed >= 10,
+      note: `${note}; index added for the baseline only`,
+    });
     t.push({ what: 'ingest vs raw-insert floor', target: '>= 0.5x', measured: `${f2(row.ratioVsFloor)}x`, met: row.ratioVsFloor >= 0.5, note });
   }
   const lat = pick(results, 'latency');
