@@ -59,6 +59,23 @@ comment on aggregate vm_sync.last_event(bigint, text, text) is
   'Applied in order over (ord, uid, resourceVersion): the event that stands at the end (a stale one never replaces a newer one of the same uid)';
 
 
+-- The vms column a rejected field would have fed ("event" for a whole unusable event).
+create or replace function vm_sync.column_of_field(field text)
+returns text
+language sql immutable parallel safe
+as $$
+  select case
+    when field ~ 'printableStatus|deletionTimestamp|runStrategy|running' then 'status'
+    when field ~ '\.cpu|CPUTopology' then 'cpu_count'
+    when field ~ 'memory' then 'memory_mb'
+    when field ~ 'guestOSInfo|vm\.kubevirt\.io/os' then 'guest_os'
+    else 'event'
+  end
+$$;
+
+comment on function vm_sync.column_of_field(text) is 'The vms column a field of a VM/VMI object feeds, for reject metrics';
+
+
 -- Stages a batch. Returns the summary counts and the (namespace, vm_name) keys whose inputs changed,
 -- for the merge. One statement: every step is a CTE, so a batch costs one pass and no temp tables.
 -- Callers hold the ingest lock.
@@ -194,7 +211,7 @@ begin
       from derived d
      cross join lateral jsonb_array_elements((d.d).problems) as p
      where d.type <> 'DELETED' and (d.d).problems is not null
-    returning 1
+    returning namespace, field
   ),
   touched as (
     select u.namespace, u.vm_name from upserted u
@@ -207,7 +224,13 @@ begin
            'staged',    (select count(*) from upserted),
            'unchanged', (select count(*) from keys) - (select count(*) from winners),
            'ignored',   (select count(*) from good) - (select count(*) from winners),
-           'rejected',  (select count(*) from rejected)),
+           'rejected',  (select count(*) from rejected),
+           -- For the seed's ssvirt_vmi_data_updates_total{namespace, field, result="rejected"}.
+           'field_rejects', (select coalesce(jsonb_agg(jsonb_build_object(
+                                      'namespace', x.namespace, 'field', x.col, 'result', 'rejected', 'count', x.n)
+                                      order by x.namespace, x.col), '[]'::jsonb)
+                               from (select r.namespace, vm_sync.column_of_field(r.field) as col, count(*) as n
+                                       from rejected r group by 1, 2) x)),
          agg.namespaces, agg.vm_names
     into summary, affected_namespaces, affected_vm_names
     from (select array_agg(t.namespace) as namespaces, array_agg(t.vm_name) as vm_names from touched t) as agg;

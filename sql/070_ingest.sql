@@ -27,10 +27,10 @@ begin
   perform pg_advisory_xact_lock(vm_sync.ingest_lock_id());
   staged := vm_sync.stage_events(events);
   merged := vm_sync.merge(staged.affected_namespaces, staged.affected_vm_names);
-  return staged.summary
+  return (staged.summary - 'field_rejects')
       || jsonb_build_object('vms_updated', merged -> 'vms_updated',
                             'notifications', merged -> 'vms_updated',
-                            'field_updates', merged -> 'field_updates');
+                            'field_updates', (merged -> 'field_updates') || (staged.summary -> 'field_rejects'));
 end;
 $$;
 
@@ -48,7 +48,8 @@ declare
 begin
   perform pg_advisory_xact_lock(vm_sync.ingest_lock_id());
   staged := vm_sync.stage_events(events);
-  return staged.summary || jsonb_build_object('vms_updated', 0, 'notifications', 0, 'field_updates', '[]'::jsonb);
+  return (staged.summary - 'field_rejects')
+      || jsonb_build_object('vms_updated', 0, 'notifications', 0, 'field_updates', staged.summary -> 'field_rejects');
 end;
 $$;
 
@@ -123,8 +124,8 @@ $$;
 comment on function vm_sync.prune() is 'Internal: drops changes and rejects older than their retention settings';
 
 
-create or replace function vm_sync.reconcile()
-returns integer
+create or replace function vm_sync.reconcile_summary()
+returns jsonb
 language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
@@ -138,8 +139,21 @@ begin
     from (select distinct s.namespace, s.vm_name from vm_sync.snapshots s) k;
   merged := vm_sync.merge(all_ns, all_vm);
   perform vm_sync.prune();
-  return (merged ->> 'vms_updated')::integer;
+  return jsonb_build_object('vms_updated', merged -> 'vms_updated', 'notifications', merged -> 'vms_updated',
+                            'field_updates', merged -> 'field_updates');
 end;
+$$;
+
+comment on function vm_sync.reconcile_summary() is
+  'reconcile() with the ingest-style summary {vms_updated, notifications, field_updates}, for the watcher''s metrics';
+
+
+create or replace function vm_sync.reconcile()
+returns integer
+language sql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select (vm_sync.reconcile_summary() ->> 'vms_updated')::integer
 $$;
 
 comment on function vm_sync.reconcile() is

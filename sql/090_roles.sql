@@ -60,6 +60,7 @@ begin
       'vm_sync.stage(jsonb)',
       'vm_sync.sweep(text, text[], text[], boolean)',
       'vm_sync.reconcile()',
+      'vm_sync.reconcile_summary()',
       'vm_sync.try_lead(text)',
       'vm_sync.assert_leader()',
       'vm_sync.apply_batch(jsonb, jsonb, boolean)',

@@ -145,10 +145,14 @@ export class LeaderSession {
     });
   }
 
-  async reconcile(): Promise<number> {
+  /** Re-merges everything staged; the summary carries field_updates for the seed's metrics. */
+  async reconcile(): Promise<{ changed: number; fieldUpdates: unknown }> {
     return this.transaction(async (c) => {
-      const r = await c.query<{ changed: number }>('select vm_sync.reconcile() as changed');
-      return Number(r.rows[0]?.changed ?? 0);
+      const r = await c.query<{ summary: { vms_updated?: number; field_updates?: unknown } }>(
+        'select vm_sync.reconcile_summary() as summary',
+      );
+      const summary = r.rows[0]?.summary ?? {};
+      return { changed: Number(summary.vms_updated ?? 0), fieldUpdates: summary.field_updates };
     });
   }
 

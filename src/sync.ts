@@ -67,8 +67,9 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
       // Both kinds are staged before anything merges, so a running VM is written once, from its VMI.
       logger.info({ term, watches: cold.map((w) => `${w.kind}/${w.scope || '*'}`) }, 'cold start: listing before the first merge');
       for (const w of cold) positions.set(w, await listUntilDone(w, backoff, logger, local.signal));
-      const changed = await retrying('reconcile', () => session.reconcile(), backoff, logger, local.signal, metrics);
+      const { changed, fieldUpdates } = await retrying('reconcile', () => session.reconcile(), backoff, logger, local.signal, metrics);
       metrics?.reconcileChanged.inc(changed);
+      metrics?.recordFieldUpdates(fieldUpdates);
       logger.info({ changed }, 'cold start merged');
     } else {
       logger.info({ term }, 'resuming watches from saved resourceVersions');
@@ -146,8 +147,9 @@ async function reconcileLoop(session: LeaderSession, intervalMs: number, logger:
     await sleep(intervalMs, signal);
     if (signal.aborted) return;
     try {
-      const changed = await session.reconcile();
+      const { changed, fieldUpdates } = await session.reconcile();
       metrics?.reconcileChanged.inc(changed);
+      metrics?.recordFieldUpdates(fieldUpdates);
       if (changed) logger.info({ changed }, 'reconcile changed rows');
     } catch (err) {
       metrics?.dbErrors.inc({ op: 'reconcile' });

@@ -15,6 +15,7 @@ const WRITER_FUNCTIONS = [
   'vm_sync.ingest(jsonb)',
   'vm_sync.populated_ratio()',
   'vm_sync.reconcile()',
+  'vm_sync.reconcile_summary()',
   'vm_sync.resign()',
   'vm_sync.save_checkpoints(jsonb)',
   'vm_sync.stage(jsonb)',

@@ -78,6 +78,10 @@ describe('a batch mixing good and malformed events', () => {
       assert.ok(got.includes(expected), `missing reject "${expected}" in ${JSON.stringify(got, null, 1)}`);
     }
     assert.equal(summary.rejected, got.length);
+    // The summary feeds ssvirt_vmi_data_updates_total{namespace, field, result}: rejects by vms column too.
+    const rejectedColumns = summary.field_updates.filter((u) => u.result === 'rejected' && u.namespace === namespace);
+    assert.deepEqual(rejectedColumns.map((u) => [u.field, u.count]), [['cpu_count', 3], ['event', 5], ['guest_os', 3], ['memory_mb', 1]]);
+    assert.ok(summary.field_updates.some((u) => u.result === 'updated' && u.namespace === namespace && u.field === 'cpu_count'));
     const memoryReject = (await rejectsIn(namespace)).find((r) => r.field === 'status.memory.guestCurrent');
     assert.deepEqual({ kind: memoryReject?.kind, name: memoryReject?.name, value: memoryReject?.value }, {
       kind: 'VirtualMachineInstance', name: 'partly', value: '3gi',
