@@ -260,10 +260,14 @@ export async function runDemo(argv: string[]): Promise<number> {
     console.log('\nNext: `npm test` runs the suite; docs/ tells how to run the watcher against a real cluster and database.');
     return 0;
   } catch (err) {
+    if (aborted.signal.aborted) {
+      console.error('\nssvirt-vm-sync demo: interrupted; stopping what it started');
+      return 130;
+    }
     if (err instanceof DemoFailure) {
       console.error(`\nssvirt-vm-sync demo failed: ${err.message}`);
       if (fs.existsSync(watcherLog)) console.error(`last watcher log lines (${watcherLog}):\n${tail(watcherLog, 15)}`);
-      return aborted.signal.aborted ? 130 : 1;
+      return 1;
     }
     throw err;
   } finally {
