@@ -51,33 +51,49 @@ function shutdownSignal(onSecond: () => void): AbortSignal {
   return controller.signal;
 }
 
+function databaseUrlGiven(argv: string[]): boolean {
+  return argv.some((a) => a === '--database-url' || a.startsWith('--database-url=')) || !!process.env.DATABASE_URL;
+}
+
+/**
+ * The embedded default: without DATABASE_URL, `migrate` and `run` start the project's own PostgreSQL
+ * (.data/pg on 127.0.0.1:54329, kept between runs) and stop it when they finish.
+ */
+async function withDefaultDatabase(argv: string[], fn: (env: NodeJS.ProcessEnv) => Promise<number>): Promise<number> {
+  if (databaseUrlGiven(argv)) return fn(process.env);
+  const { startDefaultEmbeddedPostgres } = await import('./embedded.js');
+  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
+  const server = await startDefaultEmbeddedPostgres(logger);
+  console.error(`ssvirt-vm-sync: DATABASE_URL is not set; using the embedded PostgreSQL at ${redactUrl(server.url)} (data in .data/pg)`);
+  try {
+    return await fn({ ...process.env, DATABASE_URL: server.url });
+  } finally {
+    await server.stop();
+  }
+}
+
+/** `listen` follows whatever the default database is: the embedded one, if it runs. */
+async function defaultDatabaseEnv(argv: string[]): Promise<NodeJS.ProcessEnv> {
+  if (databaseUrlGiven(argv)) return process.env;
+  const { embeddedServerInfo } = await import('./embedded.js');
+  const info = embeddedServerInfo();
+  return info ? { ...process.env, DATABASE_URL: info.url } : process.env;
+}
+
 const commands: Record<string, Command> = {
-  async migrate(argv) {
-    if (wantsHelp(argv)) return printHelp('migrate');
-    const config = loadMigrateConfig(argv);
-    const logger = createLogger({ level: config.logLevel });
-    const { migrate } = await import('./migrate.js');
-    const result = await migrate(config.databaseUrl, logger);
-    console.log(
-      result.applied.length
-        ? `applied ${result.applied.length} migration(s) to ${redactUrl(config.databaseUrl)}: ${result.applied.join(', ')}`
-        : `${redactUrl(config.databaseUrl)} is up to date`,
-    );
-    return 0;
+  migrate: (argv) => {
+    if (wantsHelp(argv)) return Promise.resolve(printHelp('migrate'));
+    return withDefaultDatabase(argv, (env) => migrateCommand(argv, env));
   },
 
-  async run(argv) {
-    if (wantsHelp(argv)) return printHelp('run');
-    const config = loadRunConfig(argv);
-    const logger = createLogger({ level: config.logLevel });
-    const signal = shutdownSignal(() => process.exit(1));
-    const { runWatcher } = await import('./main.js');
-    return runWatcher(config, { logger, signal });
+  run: (argv) => {
+    if (wantsHelp(argv)) return Promise.resolve(printHelp('run'));
+    return withDefaultDatabase(argv, (env) => runCommand(argv, env));
   },
 
   async listen(argv) {
     if (wantsHelp(argv)) return printHelp('listen');
-    const config = loadListenConfig(argv);
+    const config = loadListenConfig(argv, await defaultDatabaseEnv(argv));
     const logger = createLogger({ level: config.logLevel });
     const signal = shutdownSignal(() => process.exit(1));
     const { runListen } = await import('./listen.js');
@@ -88,6 +104,27 @@ const commands: Record<string, Command> = {
   status: (argv) => delegate('./status.js', 'runStatus', argv),
   demo: (argv) => delegate('./demo.js', 'runDemo', argv),
 };
+
+async function migrateCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const config = loadMigrateConfig(argv, env);
+  const logger = createLogger({ level: config.logLevel });
+  const { migrate } = await import('./migrate.js');
+  const result = await migrate(config.databaseUrl, logger);
+  console.log(
+    result.applied.length
+      ? `applied ${result.applied.length} migration(s) to ${redactUrl(config.databaseUrl)}: ${result.applied.join(', ')}`
+      : `${redactUrl(config.databaseUrl)} is up to date`,
+  );
+  return 0;
+}
+
+async function runCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const config = loadRunConfig(argv, env);
+  const logger = createLogger({ level: config.logLevel });
+  const signal = shutdownSignal(() => process.exit(1));
+  const { runWatcher } = await import('./main.js');
+  return runWatcher(config, { logger, signal });
+}
 
 /** Commands owned by other modules, loaded by a computed path so this file compiles without them. */
 async function delegate(modulePath: string, exportName: string, argv: string[]): Promise<number> {

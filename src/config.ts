@@ -30,7 +30,7 @@ export const DATABASE_URL_OPTION: OptionSpec = {
   env: ['DATABASE_URL'],
   type: 'string',
   default: null,
-  help: 'PostgreSQL connection URL (required)',
+  help: 'PostgreSQL connection URL (unset: the embedded PostgreSQL of .data/pg)',
   secret: true,
 };
 
