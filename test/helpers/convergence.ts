@@ -171,8 +171,10 @@ export function cpuOfTopology(t: Json | undefined, path: string, problems: Probl
 }
 
 const codePoints = (s: string): number => [...s].length;
+/** Half a UTF-16 surrogate pair: no UTF-8 text (nor PostgreSQL) can hold it; the watcher sends U+FFFD. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** A display string (guest OS, hint): trimmed of spaces, at most 255 characters, no control character, no U+FFFD. */
+/** A display string (guest OS, hint): trimmed of spaces, at most 255 characters, no control character, no U+FFFD or lone surrogate. */
 export function displayTextOf(v: Json | undefined, field: string, problems: Problem[]): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string') {
@@ -183,7 +185,7 @@ export function displayTextOf(v: Json | undefined, field: string, problems: Prob
   if (s === '') return undefined;
   if (codePoints(s) > 255) problems.push({ field, reason: 'too long' });
   else if (/\p{Cc}/u.test(s)) problems.push({ field, reason: 'control characters' });
-  else if (s.includes('\uFFFD')) problems.push({ field, reason: 'U+FFFD' });
+  else if (s.includes('\uFFFD') || LONE_SURROGATE.test(s)) problems.push({ field, reason: 'invalid character' });
   else return s;
   return undefined;
 }
