@@ -93,3 +93,59 @@ export async function startPgProxy(url: string): Promise<PgProxy> {
   await proxy.start();
   return proxy;
 }
+
+/**
+ * A PostgreSQL front end that speaks TLS only (like a `hostssl`-only pg_hba.conf): it answers the
+ * client's SSLRequest with 'S', terminates TLS with the given certificate and forwards the plain
+ * protocol to the server of `url`. A client that starts without TLS is disconnected.
+ */
+export async function startPgTlsProxy(
+  url: string,
+  tlsOptions: { key: Buffer; cert: Buffer },
+): Promise<{ port: number; tlsSessions: () => number; refusedPlain: () => number; close: () => Promise<void> }> {
+  const tls = await import('node:tls');
+  const target = new URL(url);
+  const context = tls.createSecureContext(tlsOptions);
+  let sessions = 0;
+  let refused = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    client.on('error', () => client.destroy());
+    client.once('readable', function first(): void {
+      const head = client.read(8) as Buffer | null;
+      if (!head) {
+        client.once('readable', first);
+        return;
+      }
+      if (head.readInt32BE(0) !== 8 || head.readInt32BE(4) !== 80877103) {
+        refused++;
+        client.destroy();
+        return;
+      }
+      client.write('S');
+      const secure = new tls.TLSSocket(client, { isServer: true, secureContext: context });
+      secure.on('error', () => client.destroy());
+      secure.once('secure', () => {
+        sessions++;
+        const upstream = net.connect(Number(target.port || 5432), target.hostname === 'localhost' ? '127.0.0.1' : target.hostname);
+        sockets.add(upstream);
+        upstream.on('error', () => secure.destroy());
+        secure.on('close', () => upstream.destroy());
+        upstream.on('close', () => secure.destroy());
+        secure.pipe(upstream);
+        upstream.pipe(secure);
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    tlsSessions: () => sessions,
+    refusedPlain: () => refused,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

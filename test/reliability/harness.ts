@@ -2,7 +2,9 @@
 // optionally behind its own cuttable TCP proxy), a seeded churn of VM lifecycle changes, a fence
 // audit, and the convergence checker fed with every object the simulator ever served.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { packageRoot } from '../../src/paths.js';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
 import { ConvergenceChecker, VM, VMI, describeDivergences, type Report, type VmsRow } from '../helpers/convergence.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -304,11 +306,14 @@ export class Rig {
       while (!waiting) {
         await this.churnOnce();
         const rows = await this.db.query<{ pid: number }>(
+          // A write of the leader's session (apply_batch, or a reconcile/sweep it runs between batches)
+          // waiting for the ingest lock.
           `select a.pid from pg_stat_activity a where a.datname = current_database() and a.wait_event_type = 'Lock'
-              and a.query like '%apply_batch%' and a.pid <> pg_backend_pid()`,
+              and a.query like '%vm_sync.%' and a.pid <> pg_backend_pid()
+              and a.pid = (select l.pid from vm_sync.leader l)`,
         );
         waiting = rows[0];
-        if (Date.now() > deadline) throw new Error('no batch reached apply_batch while the ingest lock was held');
+        if (Date.now() > deadline) throw new Error('no write of the leader reached the ingest lock while the test held it');
         if (!waiting) await sleep(30);
       }
       await leader.kill('SIGKILL');
@@ -427,4 +432,23 @@ export class Rig {
     await this.sim?.close().catch(() => undefined);
     await this.db?.drop().catch(() => undefined);
   }
+}
+
+/** Runs the CLI without blocking this process (proxies and the simulator live here and must keep answering). */
+export function runCli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(packageRoot, 'dist', 'src', 'cli.js'), ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ status: code, stdout, stderr });
+    });
+  });
 }

@@ -9,15 +9,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { kubeconfigYaml } from '../../src/sim/index.js';
-import { packageRoot } from '../../src/paths.js';
 import { startPgProxy, type PgProxy } from '../helpers/pgproxy.js';
 import { freePort, startWatcher, tempDir } from '../helpers/watcher.js';
-import { Rig, sleep } from './harness.js';
+import { Rig, runCli, sleep } from './harness.js';
 
 const PASSWORD = `pg-Secret-${crypto.randomBytes(6).toString('hex')}`;
 const TOKEN = `kube-Bearer-${crypto.randomBytes(12).toString('hex')}`;
 const ROLE = `vmsync_t_watcher_${crypto.randomBytes(4).toString('hex')}`;
-const cli = path.join(packageRoot, 'dist', 'src', 'cli.js');
 
 let r: Rig | undefined;
 let proxy: PgProxy | undefined;
@@ -93,22 +91,18 @@ test('neither the database password nor the bearer token reaches logs or /metric
   assert.deepEqual(leaks(metrics), [], 'secrets in /metrics');
 
   // The other commands, including their failure paths.
-  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'debug' };
+  const env = { LOG_LEVEL: 'debug' };
   const bad = new URL(url);
   bad.pathname = '/no_such_database_here';
   const refused = new URL(url);
   refused.port = String(await freePort());
   const runs = [
-    spawnSync(process.execPath, [cli, 'status'], { env: { ...env, DATABASE_URL: url.toString() }, encoding: 'utf8', timeout: 30_000 }),
-    spawnSync(process.execPath, [cli, 'status', '--json'], { env: { ...env, DATABASE_URL: bad.toString() }, encoding: 'utf8', timeout: 30_000 }),
-    spawnSync(process.execPath, [cli, 'migrate'], { env: { ...env, DATABASE_URL: url.toString() }, encoding: 'utf8', timeout: 30_000 }),
-    spawnSync(process.execPath, [cli, 'migrate'], { env: { ...env, DATABASE_URL: refused.toString() }, encoding: 'utf8', timeout: 30_000 }),
-    spawnSync(process.execPath, [cli, 'run', '--metrics-addr', 'off', '--no-migrate', '--database-url', bad.toString()], {
-      env: { ...env, KUBECONFIG: kubeconfig },
-      encoding: 'utf8',
-      timeout: 8000,
-    }),
-    spawnSync(process.execPath, [cli, 'run', '--batch-max-events', 'nonsense'], { env: { ...env, DATABASE_URL: url.toString(), KUBECONFIG: kubeconfig }, encoding: 'utf8', timeout: 8000 }),
+    await runCli(['status'], { ...env, DATABASE_URL: url.toString() }),
+    await runCli(['status', '--json'], { ...env, DATABASE_URL: bad.toString() }),
+    await runCli(['migrate'], { ...env, DATABASE_URL: url.toString() }),
+    await runCli(['migrate'], { ...env, DATABASE_URL: refused.toString() }),
+    await runCli(['run', '--metrics-addr', 'off', '--no-migrate', '--database-url', bad.toString()], { ...env, KUBECONFIG: kubeconfig }, 8000),
+    await runCli(['run', '--batch-max-events', 'nonsense'], { ...env, DATABASE_URL: url.toString(), KUBECONFIG: kubeconfig }, 8000),
   ];
   for (const [i, run] of runs.entries()) {
     const out = `${run.stdout ?? ''}${run.stderr ?? ''}`;

@@ -81,7 +81,8 @@ test(`soak: ${MINUTES} min of mixed faults (seed ${SEED})`, { timeout: (MINUTES 
     await sleep(200 + random() * 800);
     const name = pick(names);
     // Sometimes two faults at once: a database fault during an API fault.
-    const combo = random() < 0.15 ? pick(['pg-outage', 'sigkill-leader', 'leader-session-terminated']) : null;
+    const apiFault = !/^(pg-|sigkill|leader-|frozen)/.test(name);
+    const combo = apiFault && random() < 0.25 ? pick(['pg-outage', 'sigkill-leader', 'leader-session-terminated']) : null;
     await Promise.all([faults[name]!(), combo ? sleep(300).then(() => faults[combo]!()) : Promise.resolve()]);
     replenish();
     await sleep(300 + random() * 700);
