@@ -13,6 +13,10 @@ export interface ColdStartResult {
   coldStartSeconds: number | null;
   /** Of which: process start until its first request reached the API (Node start-up, imports, DB, leadership). */
   coldStartFirstRequestSeconds: number | null;
+  /** Process start until both kinds were listed and staged (the watcher's last "listed" log). */
+  coldStartListedSeconds: number | null;
+  /** Process start until its one reconcile() after the lists returned ("cold start merged"). */
+  coldStartMergedSeconds: number | null;
   timeoutSeconds: number;
   /** VmHWM of the watcher after convergence: its peak RSS over the whole cold start. */
   watcherPeakRssMb: number;
@@ -52,7 +56,8 @@ export async function benchColdStart(vms: number, opts: { timeoutMs: number; pro
     await seedVmsRows(client, vms);
     sim.resetCounters();
     opts.progress?.(`cold start: watcher over ${vms} VMs + ${vms} VMIs`);
-    const first = Watcher.start(db.url, cluster.kubeconfig);
+    // info level: the watcher logs when each list is done and when the cold-start merge returns.
+    const first = Watcher.start(db.url, cluster.kubeconfig, { LOG_LEVEL: 'info' });
     watchers.push(first);
     const firstRequest = firstMoment(cluster.sim, (c) => c.requests >= 1, first, opts.timeoutMs);
     const waited = await pollUntil(client, FILLED_SQL, [], vms, opts.timeoutMs, 50);
@@ -63,6 +68,8 @@ export async function benchColdStart(vms: number, opts: { timeoutMs: number; pro
       vms,
       coldStartSeconds,
       coldStartFirstRequestSeconds: await firstRequest,
+      coldStartListedSeconds: first.loggedAt('listed'),
+      coldStartMergedSeconds: first.loggedAt('cold start merged'),
       timeoutSeconds: opts.timeoutMs / 1000,
       watcherPeakRssMb: mem.peakRssMb,
       watcherRssMb: mem.rssMb,

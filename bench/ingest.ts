@@ -84,26 +84,34 @@ export async function benchIngest(
   const sample = events.slice(0, Math.min(200, events.length));
   const avgEventBytes = Math.round(sample.reduce((s, e) => s + JSON.stringify(e).length, 0) / sample.length);
   const db = await createBenchDatabase(`ingest_${vms}`);
-  const client = await connect(db.url);
+  let client = await connect(db.url);
+  // Each contender gets a new session after the reset: plans cached by the previous one (made right
+  // after TRUNCATE, when the tables looked empty) would otherwise slow it down as the tables grow.
+  const reset = async () => {
+    await resetSyncState(client);
+    await client.end();
+    client = await connect(db.url);
+  };
   const rows: IngestRow[] = [];
   try {
     await seedVmsRows(client, vms);
     for (const batchSize of opts.batchSizes ?? BATCH_SIZES) {
       opts.progress?.(`ingest ${vms} VMs, batch ${batchSize}: set-based`);
-      await resetSyncState(client);
+      await reset();
       const setBased = { ...(await runSetBased(client, events, batchSize, opts.setBudgetMs)), filledRows: await filledRows(client) };
 
       opts.progress?.(`ingest ${vms} VMs, batch ${batchSize}: per-object baseline`);
-      await resetSyncState(client);
+      await reset();
       const base = await runBaseline(client, batchesOf(events, batchSize), opts.baselineBudgetMs);
       const baseline = { ...base, filledRows: await filledRows(client) };
 
       opts.progress?.(`ingest ${vms} VMs, batch ${batchSize}: per-object baseline with a (namespace, vm_name) index`);
-      await resetSyncState(client);
+      await reset();
       const baseIdx = await withBaselineIndex(client, () => runBaseline(client, batchesOf(events, batchSize), opts.baselineBudgetMs));
       const baselineIndexed = { ...baseIdx, filledRows: await filledRows(client) };
 
       opts.progress?.(`ingest ${vms} VMs, batch ${batchSize}: raw-insert floor`);
+      await reset();
       const floor = await runFloor(client, events, batchSize, opts.setBudgetMs);
       rows.push({
         batchSize,

@@ -84,12 +84,20 @@ class Matcher {
 }
 
 /** Drives the simulator at `rate` events/s for `seconds` and measures emission -> notification. */
-async function load(cluster: BenchCluster, listenUrl: string, vms: number, rate: number, seconds: number, runTag: string) {
+async function load(
+  cluster: BenchCluster,
+  listenUrl: string,
+  vms: number,
+  rate: number,
+  seconds: number,
+  runTag: string,
+  /** Hotplug count per VM, kept across runs: a value a VM already has would change nothing and never be notified. */
+  memorySteps: Map<number, number>,
+) {
   const listener = await connect(listenUrl, 'ssvirt-vm-sync bench latency listener');
   await listener.query('listen vm_changed');
   const matcher = new Matcher(listener);
   const { sim } = cluster;
-  const memorySteps = new Map<number, number>();
   let emitted = 0;
   let changes = 0;
   let next = 0;
@@ -141,6 +149,7 @@ export async function benchLatency(
   const client = await connect(db.url);
   const cluster = await startCluster(vms);
   const runs: LatencyRun[] = [];
+  const memorySteps = new Map<number, number>();
   let watcher: Watcher | undefined;
   try {
     await seedVmsRows(client, vms);
@@ -155,7 +164,7 @@ export async function benchLatency(
       await cluster.sim.connectGuestAgent(namespaceOf(1), vmNameOf(1), { ...FEDORA, prettyName: probe });
       await pollUntil(client, 'select count(*) as n from public.vms where guest_os = $1', [probe], 1, opts.convergeTimeoutMs);
       opts.progress?.(`latency: ${opts.rate} events/s for ${opts.seconds} s, ${config.label}`);
-      const r = await load(cluster, db.url, vms, opts.rate, opts.seconds, `run${k}`);
+      const r = await load(cluster, db.url, vms, opts.rate, opts.seconds, `run${k}`, memorySteps);
       const sorted = [...r.latencies].sort((a, b) => a - b);
       runs.push({
         label: config.label,

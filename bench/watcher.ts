@@ -38,6 +38,8 @@ export async function startCluster(n: number): Promise<BenchCluster> {
 
 export class Watcher {
   readonly startedAt = performance.now();
+  /** Wall-clock start, to place the watcher's own log timestamps. */
+  readonly startedWall = Date.now();
   readonly exited: Promise<number | null>;
   private tailLines: string[] = [];
 
@@ -73,6 +75,21 @@ export class Watcher {
 
   get pid(): number {
     return this.child.pid!;
+  }
+
+  /** Seconds from process start to the last log record with this message (the log level must include it). */
+  loggedAt(msg: string): number | null {
+    let at: number | null = null;
+    for (const line of this.tailLines) {
+      if (!line.includes(msg)) continue;
+      try {
+        const rec = JSON.parse(line) as { msg?: string; time?: string };
+        if (rec.msg === msg && rec.time) at = (Date.parse(rec.time) - this.startedWall) / 1000;
+      } catch {
+        // not a log record
+      }
+    }
+    return at;
   }
 
   tail(lines = 30): string {
