@@ -104,7 +104,7 @@ async function readChanges(databaseUrl: string, after: bigint, limit: number): P
   const client = await connectClient(databaseUrl, 'ssvirt-vm-sync listen');
   try {
     const result = await client.query<ChangeRow>(
-      'select seq, changed_at, vm_id, namespace, vm_name, changes from vm_sync.changes where seq > $1 order by seq limit $2',
+      'select seq, changed_at, vm_id, namespace, vm_name, changes from vm_sync.change_feed where seq > $1 order by seq limit $2',
       [after.toString(), limit],
     );
     return result.rows;

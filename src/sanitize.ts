@@ -25,14 +25,16 @@ export function prepareObject(object: KubeObject, kind: Kind): KubeObject {
 }
 
 /**
- * JSON for a jsonb parameter. jsonb cannot hold U+0000, and one such character would abort the
- * whole batch, so each becomes U+FFFD. Works on the serialized text: an escaped NUL is `\u0000`
- * preceded by an even number of backslashes (an odd number means a literal backslash-u text).
+ * JSON for a jsonb parameter. jsonb cannot hold U+0000, nor a lone UTF-16 surrogate, and one such
+ * character would abort the whole batch, so each becomes U+FFFD. Works on the serialized text:
+ * JSON.stringify escapes exactly these (a NUL as \u0000, a lone surrogate as \udXXX; a proper pair is
+ * written as itself), and an escape counts only after an even number of backslashes (an odd number
+ * is a literal backslash followed by text).
  */
 export function toJsonb(value: unknown): string {
   const text = JSON.stringify(value);
-  if (!text.includes('\\u0000')) return text;
-  return text.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
+  if (!text.includes('\\u')) return text;
+  return text.replace(/(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/gi, '$1\\ufffd');
 }
 
 /** Key an event coalesces on: the same object, whatever its uid. */

@@ -160,6 +160,17 @@ describe('what the watcher sends', () => {
     assert.ok(!toJsonb(value).match(/(?<!\\)(\\\\)*\\u0000/));
   });
 
+  test('lone UTF-16 surrogates become U+FFFD; proper pairs and literal backslash-u text are kept', () => {
+    const value = { high: 'a\ud800b', low: '\udc00', pair: '\ud83d\ude00', text: '\\ud800', [`k\udbff`]: 1 };
+    const parsed = JSON.parse(toJsonb(value)) as Record<string, string>;
+    assert.equal(parsed.high, 'a\ufffdb');
+    assert.equal(parsed.low, '\ufffd');
+    assert.equal(parsed.pair, '😀');
+    assert.equal(parsed.text, '\\ud800');
+    assert.ok('k\ufffd' in parsed);
+    assert.doesNotMatch(toJsonb(value), /(?<!\\)(\\\\)*\\ud[89a-f]/i);
+  });
+
   test('managedFields are dropped; list items get their kind and apiVersion', () => {
     const o = prepareObject({ metadata: { name: 'a', namespace: 'n', managedFields: [{ manager: 'kubectl' }] } }, 'VirtualMachineInstance');
     assert.equal(o.metadata && 'managedFields' in o.metadata, false);
