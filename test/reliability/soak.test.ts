@@ -58,7 +58,10 @@ test(`soak: ${MINUTES} min of mixed faults (seed ${SEED})`, { timeout: (MINUTES 
     'sigkill-standby': async () => {
       const l = await rig.awaitLeader();
       const standby = rig.live().find((w) => w !== l);
-      if (standby) await standby.kill('SIGKILL');
+      if (standby) {
+        await standby.kill('SIGKILL');
+        rig.injected['sigkill-standby'] = (rig.injected['sigkill-standby'] ?? 0) + 1;
+      }
     },
     'leader-session-terminated': () => rig.terminateLeaderSession(),
     'frozen-leader': () => rig.frozenLeader(),
