@@ -42,9 +42,74 @@ comment on function vm_sync.notification_payload(bigint, text, text, text, jsonb
   'JSON text for a vm_changed notification, always under 8000 bytes (marked "truncated" when cut)';
 
 
--- Merges the given VMs. Returns {"vms_updated": n, "field_updates": [{namespace, field, result, count}]}.
+-- What the staged snapshots say about each VM: the VM's values and the chosen live VMI's, side by
+-- side, before any rule combines them. Two plans for two shapes of work: a batch's few VMs are looked
+-- up one by one through the indexes of vm_sync.snapshots (linear whatever the planner guesses about
+-- the batch); everything (reconcile) is one pass over the table with hash joins.
+create or replace function vm_sync.merge_inputs(p_namespaces text[], p_vm_names text[], p_all boolean)
+returns table (namespace text, vm_name text,
+               vm_deleted boolean, vm_status text, vm_cpu_count integer, vm_memory_mb integer, vm_hint text,
+               vmi_cpu_count integer, vmi_memory_mb integer, vmi_guest_os text)
+language plpgsql stable
+set plan_cache_mode = force_custom_plan
+as $$
+begin
+  if p_all then
+    return query
+      with vm as (
+        select s.namespace, s.name as vm_name, s.deleted, s.status, s.cpu_count, s.memory_mb, s.guest_os_hint
+          from vm_sync.snapshots s
+         where s.kind = 'VirtualMachine'
+      ),
+      -- Normally one VMI per VM; should there be more, prefer the one named like the VM, then the newest.
+      vmi as (
+        select distinct on (s.namespace, s.vm_name) s.namespace, s.vm_name, s.cpu_count, s.memory_mb, s.guest_os
+          from vm_sync.snapshots s
+         where s.kind = 'VirtualMachineInstance' and not s.deleted
+         order by s.namespace, s.vm_name, (s.name = s.vm_name) desc, s.observed_at desc, s.name
+      )
+      select coalesce(vm.namespace, vmi.namespace), coalesce(vm.vm_name, vmi.vm_name),
+             vm.deleted, vm.status, vm.cpu_count, vm.memory_mb, vm.guest_os_hint,
+             vmi.cpu_count, vmi.memory_mb, vmi.guest_os
+        from vm
+        full join vmi on vmi.namespace = vm.namespace and vmi.vm_name = vm.vm_name;
+  else
+    return query
+      with affected as (
+        select distinct a.namespace, a.vm_name
+          from unnest(p_namespaces, p_vm_names) as a(namespace, vm_name)
+         where a.namespace is not null and a.vm_name is not null
+      )
+      select a.namespace, a.vm_name,
+             vm.deleted, vm.status, vm.cpu_count, vm.memory_mb, vm.guest_os_hint,
+             vmi.cpu_count, vmi.memory_mb, vmi.guest_os
+        from affected a
+        left join lateral (
+               select s.deleted, s.status, s.cpu_count, s.memory_mb, s.guest_os_hint
+                 from vm_sync.snapshots s
+                where s.kind = 'VirtualMachine' and s.namespace = a.namespace and s.name = a.vm_name
+             ) vm on true
+        left join lateral (
+               select s.cpu_count, s.memory_mb, s.guest_os
+                 from vm_sync.snapshots s
+                where s.namespace = a.namespace and s.vm_name = a.vm_name
+                  and s.kind = 'VirtualMachineInstance' and not s.deleted
+                order by (s.name = s.vm_name) desc, s.observed_at desc, s.name
+                limit 1
+             ) vmi on true;
+  end if;
+end;
+$$;
+
+comment on function vm_sync.merge_inputs(text[], text[], boolean) is
+  'Internal: per VM, the staged VM''s values and its chosen live VMI''s (for the given VMs, or all)';
+
+
+-- Merges the given VMs (or, with p_all, every staged one). Returns
+-- {"vms_updated": n, "field_updates": [{namespace, field, result, count}]}.
 -- Callers hold the ingest lock, so change-feed sequence numbers commit in order.
-create or replace function vm_sync.merge(p_namespaces text[], p_vm_names text[])
+drop function if exists vm_sync.merge(text[], text[]);
+create or replace function vm_sync.merge(p_namespaces text[], p_vm_names text[], p_all boolean default false)
 returns jsonb
 language plpgsql volatile
 -- Plan every call with its actual arrays: the join to public.vms (which has no index of ours on
@@ -54,40 +119,21 @@ as $$
 declare
   seqs bigint[];
 begin
-  if coalesce(cardinality(p_namespaces), 0) = 0 then
+  if not p_all and coalesce(cardinality(p_namespaces), 0) = 0 then
     return jsonb_build_object('vms_updated', 0, 'field_updates', '[]'::jsonb);
   end if;
 
-  -- Every lookup below goes through an index of vm_sync.snapshots (lateral, per VM), so the plan stays
-  -- linear whatever the planner guesses about the size of the batch.
-  with affected as (
-    select distinct a.namespace, a.vm_name
-      from unnest(p_namespaces, p_vm_names) as a(namespace, vm_name)
-     where a.namespace is not null and a.vm_name is not null
+  with desired as (
+    select i.namespace, i.vm_name,
+           case when i.vm_deleted then 'DELETED' else i.vm_status end                       as status,
+           coalesce(i.vmi_cpu_count, case when not i.vm_deleted then i.vm_cpu_count end) as cpu_count,
+           coalesce(i.vmi_memory_mb, case when not i.vm_deleted then i.vm_memory_mb end) as memory_mb,
+           i.vmi_guest_os                                                                as agent_os,
+           case when not i.vm_deleted then i.vm_hint end                                 as hint
+      from vm_sync.merge_inputs(p_namespaces, p_vm_names, p_all) as i
   ),
-  desired as (
-    select a.namespace, a.vm_name,
-           case when vm.deleted then 'DELETED' else vm.status end                  as status,
-           coalesce(vmi.cpu_count, case when not vm.deleted then vm.cpu_count end) as cpu_count,
-           coalesce(vmi.memory_mb, case when not vm.deleted then vm.memory_mb end) as memory_mb,
-           vmi.guest_os                                                            as agent_os,
-           case when not vm.deleted then vm.guest_os_hint end                      as hint
-      from affected a
-      left join lateral (
-             select s.deleted, s.cpu_count, s.memory_mb, s.guest_os_hint, s.status
-               from vm_sync.snapshots s
-              where s.kind = 'VirtualMachine' and s.namespace = a.namespace and s.name = a.vm_name
-           ) vm on true
-      -- Normally one VMI per VM; should there be more, prefer the one named like the VM, then the newest.
-      left join lateral (
-             select s.cpu_count, s.memory_mb, s.guest_os
-               from vm_sync.snapshots s
-              where s.namespace = a.namespace and s.vm_name = a.vm_name
-                and s.kind = 'VirtualMachineInstance' and not s.deleted
-              order by (s.name = s.vm_name) desc, s.observed_at desc, s.name
-              limit 1
-           ) vmi on true
-  ),
+  -- No FOR UPDATE here: locking every matched row would write to rows that do not change. The
+  -- UPDATE below locks only the rows it changes and re-checks that they still hold the old values.
   target as (
     select v.id, v.namespace, v.vm_name,
            v.status, v.cpu_count, v.memory_mb, v.guest_os,
@@ -102,7 +148,6 @@ begin
       from public.vms v
       join desired d on v.namespace = d.namespace and v.vm_name = d.vm_name
      where v.deleted_at is null
-       for update of v
   ),
   diff as (
     select t.*,
@@ -125,6 +170,10 @@ begin
            guest_os = d.new_guest_os, updated_at = now()
       from diff d
      where v.id = d.id
+       -- Re-checked on the latest row version if the application changed it meanwhile: then this
+       -- row is left for the next merge, and the change feed never records a wrong "old" value.
+       and v.deleted_at is null
+       and (v.status, v.cpu_count, v.memory_mb, v.guest_os) is not distinct from (d.status, d.cpu_count, d.memory_mb, d.guest_os)
     -- The change rides along: joining diff to updated again would be a nested loop over two CTE
     -- scans the planner guesses at one row each (quadratic: 12,500 rows took 15 s).
     returning v.id, d.namespace, d.vm_name, d.changes
@@ -161,5 +210,5 @@ begin
 end;
 $$;
 
-comment on function vm_sync.merge(text[], text[]) is
-  'Internal: writes the contract''s values into the live vms rows of the given VMs when they changed; notifies vm_changed';
+comment on function vm_sync.merge(text[], text[], boolean) is
+  'Internal: writes the contract''s values into the live vms rows of the given VMs (or all) when they changed; notifies vm_changed';

@@ -130,14 +130,10 @@ language plpgsql volatile security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  all_ns  text[];
-  all_vm  text[];
   merged  jsonb;
 begin
   perform pg_advisory_xact_lock(vm_sync.ingest_lock_id());
-  select array_agg(k.namespace), array_agg(k.vm_name) into all_ns, all_vm
-    from (select distinct s.namespace, s.vm_name from vm_sync.snapshots s) k;
-  merged := vm_sync.merge(all_ns, all_vm);
+  merged := vm_sync.merge(null, null, true);
   perform vm_sync.prune();
   return jsonb_build_object('vms_updated', merged -> 'vms_updated', 'notifications', merged -> 'vms_updated',
                             'field_updates', merged -> 'field_updates');
