@@ -53,7 +53,7 @@ export class Watcher {
     this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   }
 
-  /** Starts `ssvirt-vm-sync run` with the production defaults, plus `env` overrides. */
+  /** Starts `ssvirt-vm-sync run` as deployed (the Deployment's NODE_OPTIONS), plus `env` overrides. */
   static start(databaseUrl: string, kubeconfig: string, env: Record<string, string> = {}, extraArgs: string[] = []): Watcher {
     const child = spawn(process.execPath, [...extraArgs, CLI, 'run'], {
       env: {
@@ -66,6 +66,7 @@ export class Watcher {
         METRICS_ADDR: 'off',
         LOG_LEVEL: process.env.BENCH_WATCHER_LOG_LEVEL ?? 'warn',
         VM_SYNC_HOLDER: 'bench',
+        NODE_OPTIONS: deployedNodeOptions(),
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -133,3 +134,11 @@ export async function pollUntil(client: pg.Client, sql: string, params: unknown[
 
 export const FILLED_SQL = `select count(*) as n from public.vms
   where deleted_at is null and status is not null and cpu_count is not null and memory_mb is not null and guest_os is not null`;
+
+/** NODE_OPTIONS of deploy/deployment.yaml, so the benchmark measures the watcher as it is deployed. */
+export function deployedNodeOptions(): string {
+  const manifest = fs.readFileSync(path.join(packageRoot, 'deploy', 'deployment.yaml'), 'utf8');
+  const m = /name: NODE_OPTIONS\s*\n\s*value: "([^"]*)"/.exec(manifest);
+  if (!m) throw new Error('deploy/deployment.yaml sets no NODE_OPTIONS');
+  return m[1]!;
+}
