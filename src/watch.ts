@@ -3,7 +3,7 @@
 import type http from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import { backoffDelay, sleep, type Backoff } from './db.js';
-import { KubeApiError, type Kind, type KubeClient, type KubeObject } from './kube.js';
+import { KubeApiError, type Kind, type KubeClient, type KubeObject, type ObjectList } from './kube.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { BatcherClosedError } from './batcher.js';
@@ -79,9 +79,18 @@ export class ResourceWatch {
       const uids = new Set<string>();
       let cont: string | undefined;
       let resourceVersion: string | undefined;
+      const fetchPage = (token: string | undefined): Promise<ObjectList> => {
+        const p = kube.list(this.kind, this.scope, { limit: options.listPageSize, continue: token }, signal);
+        p.catch(() => undefined); // surfaces where it is awaited, not as an unhandled rejection
+        return p;
+      };
+      let next: Promise<ObjectList> | null = fetchPage(undefined);
       try {
         do {
-          const page = await kube.list(this.kind, this.scope, { limit: options.listPageSize, continue: cont }, signal);
+          const page: ObjectList = await next!;
+          cont = page.metadata?.continue || undefined;
+          // The next page is fetched while this one is staged: the API server and the database work at once.
+          next = cont ? fetchPage(cont) : null;
           const events: WatchEvent[] = [];
           for (const item of page.items ?? []) {
             const object = prepareObject(item, this.kind);
@@ -91,7 +100,6 @@ export class ResourceWatch {
           metrics?.listedObjects.inc({ kind: this.kind }, events.length);
           if (events.length) await store.applyList(events, merge);
           resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
-          cont = page.metadata?.continue || undefined;
         } while (cont);
       } catch (err) {
         if (err instanceof KubeApiError && err.gone && cont && !signal.aborted) {
