@@ -31,7 +31,8 @@ export function evaluateTargets(results: Results): Target[] {
   }
   const lat = pick(results, 'latency');
   if (lat) {
-    for (const run of lat.s.latency!.runs) {
+    // The target is about the watcher as shipped; other windows are in the latency table for comparison.
+    for (const run of lat.s.latency!.runs.filter((r) => r.label.startsWith('defaults'))) {
       const note = [lat.note, run.label].filter(Boolean).join(', ');
       t.push({ what: 'latency p99 at 1,000 ev/s', target: '< 50 ms', measured: `${f1(run.p99Ms)} ms`, met: run.p99Ms < 50 && run.missing === 0, note });
     }
