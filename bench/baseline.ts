@@ -5,7 +5,8 @@
 // vms as SSVirt ships it (primary key only, so each lookup scans the table) and with an index on
 // vms (namespace, vm_name) that only the benchmark adds (the sync may not add one).
 import type pg from 'pg';
-import { deriveVm, deriveVmi, ownerVmName, type Derived } from './baseline-derive.js';
+// The contract's values in TypeScript: the convergence checker's rules, the one TypeScript copy of them.
+import { deriveVm, deriveVmi, type Derived, type JsonObject } from '../test/helpers/convergence.js';
 import type { WatchEvent } from './fixtures.js';
 
 export interface ContenderResult {
@@ -42,18 +43,18 @@ function nextValues(row: Row, kind: string, d: Derived, deleted: boolean): Row {
   if (kind === 'VirtualMachine') {
     return {
       id: row.id,
-      status: d.status ?? row.status,
+      status: deleted ? 'DELETED' : (d.status ?? row.status),
       // Without the VMI at hand, the VM's spec only fills what no VMI reported yet.
-      cpu_count: deleted ? row.cpu_count : (row.cpu_count ?? d.cpuCount ?? null),
+      cpu_count: deleted ? row.cpu_count : (row.cpu_count ?? d.cpu ?? null),
       memory_mb: deleted ? row.memory_mb : (row.memory_mb ?? d.memoryMb ?? null),
-      guest_os: row.guest_os || (deleted ? row.guest_os : (d.guestOsHint ?? row.guest_os)),
+      guest_os: row.guest_os || (deleted ? row.guest_os : (d.hint ?? row.guest_os)),
     };
   }
   if (deleted) return row;
   return {
     id: row.id,
     status: row.status,
-    cpu_count: d.cpuCount ?? row.cpu_count,
+    cpu_count: d.cpu ?? row.cpu_count,
     memory_mb: d.memoryMb ?? row.memory_mb,
     guest_os: d.guestOs ?? row.guest_os,
   };
@@ -65,13 +66,11 @@ function changed(a: Row, b: Row): boolean {
 
 /** Handles one event the per-object way; returns whether it wrote the row. */
 async function applyOne(client: pg.Client, ev: WatchEvent): Promise<boolean> {
-  const obj = ev.object as Record<string, any>;
+  const obj = ev.object as JsonObject;
   const kind = obj.kind as string;
-  const ns = obj.metadata?.namespace as string;
   const deleted = ev.type === 'DELETED';
-  const vmName = kind === 'VirtualMachine' ? (obj.metadata?.name as string) : ownerVmName(obj);
-  const d = kind === 'VirtualMachine' ? deriveVm(obj, deleted) : deriveVmi(obj);
-  const found = await client.query<Row>({ ...FIND, values: [ns, vmName] });
+  const d = kind === 'VirtualMachine' ? deriveVm(obj) : deriveVmi(obj);
+  const found = await client.query<Row>({ ...FIND, values: [d.namespace, d.vmName] });
   let wrote = false;
   for (const row of found.rows) {
     const next = nextValues(row, kind, d, deleted);

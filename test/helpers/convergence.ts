@@ -8,7 +8,7 @@
 // object a cluster served through observe()), its initial value, or nothing yet.
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-type JsonObject = { [k: string]: Json };
+export type JsonObject = { [k: string]: Json };
 
 export const VM = 'VirtualMachine';
 export const VMI = 'VirtualMachineInstance';
