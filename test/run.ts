@@ -95,7 +95,9 @@ async function main(): Promise<number> {
     const template = templateName();
     const holder = await prepareTemplate(server.url, template);
     const concurrency = process.env.TEST_CONCURRENCY ?? '3';
-    const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], {
+    // --test-force-exit: a test file's process exits once its tests are done. Without it, one that
+    // ended right after fault injection was seen spinning in Node's exit-time handle cleanup forever.
+    const child = spawn(process.execPath, ['--test', '--test-force-exit', `--test-concurrency=${concurrency}`, ...files], {
       stdio: 'inherit',
       env: {
         ...process.env,
