@@ -3,7 +3,7 @@
 // The watcher's half (its VmHWM during the cold start) comes from the cold-start run.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { packageRoot } from '../src/paths.js';
+import { packageRoot } from '../src/lib/paths.js';
 import { startCluster } from './watcher.js';
 
 export interface InformerResult {

@@ -3,7 +3,7 @@
 // database so one section's leftovers (dead tuples, a warm cache of rows) never flatter the next.
 import crypto from 'node:crypto';
 import pg from 'pg';
-import { migrate } from '../src/migrate.js';
+import { migrate } from '../src/pg/migrate.js';
 
 export const LOCAL_DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 

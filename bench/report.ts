@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { packageRoot } from '../src/paths.js';
+import { packageRoot } from '../src/lib/paths.js';
 import type { IngestResult } from './ingest.js';
 import type { LatencyResult } from './latency.js';
 import type { NoopResult } from './noop.js';

@@ -16,7 +16,7 @@ import { benchInformer } from './memory.js';
 import { serverUrl } from './pg.js';
 import { machineInfo, renderText, writeResults, type Results, type ScaleResults } from './report.js';
 import { evaluateTargets } from './targets.js';
-import { packageRoot } from '../src/paths.js';
+import { packageRoot } from '../src/lib/paths.js';
 
 export const SECTIONS = ['ingest', 'noop', 'latency', 'coldstart', 'memory'] as const;
 export type Section = (typeof SECTIONS)[number];

@@ -1,4 +1,4 @@
-// The real watcher process (`node dist/src/cli.js run`) as the benchmarks drive it, and the
+// The real watcher process (`node dist/src/cli/main.js run`) as the benchmarks drive it, and the
 // simulated cluster it watches. Nothing is faked: the watcher lists and watches over HTTP and
 // writes through vm_sync.apply_batch like in production.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -7,10 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { startSimulator, type Simulator } from '../src/sim/index.js';
-import { packageRoot } from '../src/paths.js';
+import { packageRoot } from '../src/lib/paths.js';
 import { benchNamespaces } from './pg.js';
 
-const CLI = path.join(packageRoot, 'dist', 'src', 'cli.js');
+const CLI = path.join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 
 export interface BenchCluster {
   sim: Simulator;

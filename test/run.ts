@@ -5,8 +5,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { migrate } from '../src/migrate.js';
-import { migrationsDir, packageRoot, sqlDir } from '../src/paths.js';
+import { migrate } from '../src/pg/migrate.js';
+import { migrationsDir, packageRoot, sqlDir } from '../src/lib/paths.js';
 import { answers, LOCAL_DEFAULT_URL, withDatabase } from './helpers/server.js';
 
 const distTestDir = path.join(packageRoot, 'dist', 'test');
@@ -36,7 +36,7 @@ async function resolveServer(): Promise<{ url: string; stop: () => Promise<void>
   const probe = process.env.VM_SYNC_PROBE_URL || LOCAL_DEFAULT_URL;
   if (await answers(probe)) return { url: probe, stop: async () => undefined };
   console.log(`# no PostgreSQL at DATABASE_URL or ${new URL(probe).host}: starting an embedded one`);
-  const { startEmbeddedPostgres } = await import('../src/embedded.js');
+  const { startEmbeddedPostgres } = await import('../src/dev/embedded/server.js');
   const embedded = await startEmbeddedPostgres({ dataDir: path.join(packageRoot, '.data', 'test-pg'), ephemeral: true });
   return { url: embedded.url, stop: () => embedded.stop() };
 }

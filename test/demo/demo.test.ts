@@ -8,10 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
-import { pidAlive } from '../../src/embedded-proc.js';
-import { packageRoot } from '../../src/paths.js';
+import { pidAlive } from '../../src/dev/embedded/proc.js';
+import { packageRoot } from '../../src/lib/paths.js';
 
-const cli = path.join(packageRoot, 'dist', 'src', 'cli.js');
+const cli = path.join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const server = process.env.VM_SYNC_TEST_SERVER ?? process.env.DATABASE_URL ?? '';
 const dataDir = path.join(packageRoot, '.data', `test-demo-${crypto.randomBytes(3).toString('hex')}`);
 after(() => fs.rmSync(dataDir, { recursive: true, force: true }));

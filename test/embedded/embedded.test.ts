@@ -8,9 +8,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
-import { pidAlive } from '../../src/embedded-proc.js';
-import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedServer } from '../../src/embedded.js';
-import { packageRoot } from '../../src/paths.js';
+import { pidAlive } from '../../src/dev/embedded/proc.js';
+import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedServer } from '../../src/dev/embedded/server.js';
+import { packageRoot } from '../../src/lib/paths.js';
 
 const root = path.join(packageRoot, '.data', `test-embedded-${crypto.randomBytes(3).toString('hex')}`);
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -101,7 +101,7 @@ describe('embedded PostgreSQL', () => {
   test('a server whose owner was killed with SIGKILL is recovered by the next start', { timeout: 60_000 }, async () => {
     const dataDir = path.join(root, 'killed');
     const script = `
-      import { startEmbeddedPostgres } from ${JSON.stringify(path.join(packageRoot, 'dist', 'src', 'embedded.js'))};
+      import { startEmbeddedPostgres } from ${JSON.stringify(path.join(packageRoot, 'dist', 'src', 'dev', 'embedded', 'server.js'))};
       const s = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: 0 });
       process.stdout.write(JSON.stringify({ pid: s.pid, url: s.url }) + '\\n');
       setInterval(() => {}, 1000);`;

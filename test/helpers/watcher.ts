@@ -1,13 +1,13 @@
-// The real watcher process (`node dist/src/cli.js run`) for end-to-end tests, plus a simulator
+// The real watcher process (`node dist/src/cli/main.js run`) for end-to-end tests, plus a simulator
 // and a kubeconfig for it. Every process started here is killed by stopAllWatchers().
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { packageRoot } from '../../src/paths.js';
+import { packageRoot } from '../../src/lib/paths.js';
 
-const cli = path.join(packageRoot, 'dist', 'src', 'cli.js');
+const cli = path.join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const running = new Set<WatcherProcess>();
 
 /** Settings that make the watcher react in test time; each can be overridden per process. */

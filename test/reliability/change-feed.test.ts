@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { packageRoot } from '../../src/paths.js';
+import { packageRoot } from '../../src/lib/paths.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { eventually } from '../helpers/eventually.js';
 import { ev, vm, vmsRowsSql } from './objects.js';
@@ -106,7 +106,7 @@ describe('change feed', () => {
   });
 
   async function listenSince(url: string, since: number): Promise<{ lines: () => Record<string, any>[]; err: () => string }> {
-    const child = spawn(process.execPath, [path.join(packageRoot, 'dist', 'src', 'cli.js'), 'listen', '--since', String(since)], {
+    const child = spawn(process.execPath, [path.join(packageRoot, 'dist', 'src', 'cli', 'main.js'), 'listen', '--since', String(since)], {
       env: { PATH: process.env.PATH ?? '', DATABASE_URL: url, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

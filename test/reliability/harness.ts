@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { packageRoot } from '../../src/paths.js';
+import { packageRoot } from '../../src/lib/paths.js';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
 import { ConvergenceChecker, VM, VMI, describeDivergences, type Report, type VmsRow } from '../helpers/convergence.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -437,7 +437,7 @@ export class Rig {
 /** Runs the CLI without blocking this process (proxies and the simulator live here and must keep answering). */
 export function runCli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(packageRoot, 'dist', 'src', 'cli.js'), ...args], {
+    const child = spawn(process.execPath, [path.join(packageRoot, 'dist', 'src', 'cli', 'main.js'), ...args], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

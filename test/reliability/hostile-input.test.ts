@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { toJsonb } from '../../src/sanitize.js';
+import { toJsonb } from '../../src/watcher/events.js';
 import {
   ConvergenceChecker,
   EventFold,

@@ -54,7 +54,7 @@ test('NULs and malformed objects from the API server do not stop the sync', { ti
 
 // A lone UTF-16 surrogate ("\ud800") is valid JSON text and JavaScript keeps it, but PostgreSQL's json
 // parser refuses it, so the whole batch fails on every retry: one such object blocks the sync.
-// A Go API server never sends one (it writes U+FFFD), but any other can. Fix: src/sanitize.ts
+// A Go API server never sends one (it writes U+FFFD), but any other can. Fix: src/watcher/events.ts
 // toJsonb() should turn escaped lone surrogates into \ufffd as it does NULs.
 test('a lone surrogate from the API server does not block the batch', { timeout: 60_000 }, async () => {
   const w = r.live()[0] ?? (await r.startWatcher('hostile-watch-2'));

@@ -6,12 +6,12 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { packageRoot } from '../../src/paths.js';
+import { packageRoot } from '../../src/lib/paths.js';
 import { startPgTlsProxy } from '../helpers/pgproxy.js';
 import { startWatcher, tempDir } from '../helpers/watcher.js';
 import { Rig } from './harness.js';
 
-const cli = path.join(packageRoot, 'dist', 'src', 'cli.js');
+const cli = path.join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 let r: Rig | undefined;
 let proxy: Awaited<ReturnType<typeof startPgTlsProxy>> | undefined;
 after(async () => {

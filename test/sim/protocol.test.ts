@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
-import { RawWatch } from '../../src/sim/testing.js';
+import { RawWatch } from '../helpers/sim-testing.js';
 
 const VMS = '/apis/kubevirt.io/v1/virtualmachines';
 const VMIS = '/apis/kubevirt.io/v1/virtualmachineinstances';

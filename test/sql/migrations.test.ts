@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
-import { migrate } from '../../src/migrate.js';
+import { migrate } from '../../src/pg/migrate.js';
 import { withDatabase } from '../helpers/server.js';
 
 const server = process.env.VM_SYNC_TEST_SERVER ?? process.env.DATABASE_URL!;

@@ -2,9 +2,9 @@
 // and the NUL/managedFields hygiene of what it sends.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Batcher, type BatcherOptions } from '../../src/batcher.js';
-import { silentLogger } from '../../src/log.js';
-import { prepareObject, toJsonb, type Checkpoint, type WatchEvent } from '../../src/sanitize.js';
+import { Batcher, type BatcherOptions } from '../../src/watcher/batcher.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { prepareObject, toJsonb, type Checkpoint, type WatchEvent } from '../../src/watcher/events.js';
 import { eventually } from '../helpers/eventually.js';
 
 interface Call {

@@ -1,7 +1,7 @@
 // Configuration: flag > environment > default, validation with clear errors, a frozen result.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, loadListenConfig, loadRunConfig, optionsHelp, parseAddr, RUN_OPTIONS } from '../../src/config.js';
+import { ConfigError, loadListenConfig, loadRunConfig, optionsHelp, parseAddr, RUN_OPTIONS } from '../../src/lib/config.js';
 
 const URL = 'postgres://sync:s3cret@db.example:5432/ssvirt';
 

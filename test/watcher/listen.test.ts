@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { packageRoot } from '../../src/paths.js';
+import { packageRoot } from '../../src/lib/paths.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { eventually } from '../helpers/eventually.js';
 import { vm } from '../helpers/objects.js';
@@ -27,7 +27,7 @@ describe('listen command', () => {
   });
 
   function listen(args: string[]): { lines: () => Array<Record<string, unknown>>; child: ChildProcess } {
-    const child = spawn(process.execPath, [path.join(packageRoot, 'dist', 'src', 'cli.js'), 'listen', ...args], {
+    const child = spawn(process.execPath, [path.join(packageRoot, 'dist', 'src', 'cli', 'main.js'), 'listen', ...args], {
       env: { PATH: process.env.PATH ?? '', DATABASE_URL: db.url, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

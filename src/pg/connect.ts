@@ -1,6 +1,6 @@
 // Connections to PostgreSQL and the one rule for retrying: only what a retry can fix.
 import pg from 'pg';
-import type { Logger } from './log.js';
+import type { Logger } from '../lib/log.js';
 
 export type Pool = pg.Pool;
 export type Client = pg.Client;

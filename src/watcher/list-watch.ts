@@ -2,13 +2,13 @@
 // the ways watches fail: streams that end, stall silently, or answer 410 Gone; servers that refuse.
 import type http from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
-import { backoffDelay, sleep, type Backoff } from './db.js';
-import { KubeApiError, type Kind, type KubeClient, type KubeObject, type ObjectList } from './kube.js';
-import type { Logger } from './log.js';
+import { backoffDelay, sleep, type Backoff } from '../pg/connect.js';
+import { KubeApiError, type Kind, type KubeClient, type KubeObject, type ObjectList } from './kube-client.js';
+import type { Logger } from '../lib/log.js';
 import type { Metrics } from './metrics.js';
 import { BatcherClosedError } from './batcher.js';
-import { isDatabaseError } from './session.js';
-import { prepareObject, type Checkpoint, type WatchEvent } from './sanitize.js';
+import { isDatabaseError } from './leader-session.js';
+import { prepareObject, type Checkpoint, type WatchEvent } from './events.js';
 
 /** Where watch events go (the batcher). */
 export interface EventSink {

@@ -1,9 +1,9 @@
 // The demo's story: the SSVirt rows it seeds, the VMs it creates, and each step's action and the
 // vms values that must follow from it (the demo fails when they do not: it doubles as a check).
 import type pg from 'pg';
-import type { Simulator } from './sim/index.js';
-import { FEDORA } from './sim/index.js';
-import { textTable } from './text-table.js';
+import type { Simulator } from '../../sim/index.js';
+import { FEDORA } from '../../sim/index.js';
+import { textTable } from '../../cli/text-table.js';
 
 export interface VmsRow {
   name: string;

@@ -14,7 +14,7 @@ import {
   reachableClusterDir,
   type Binaries,
   type RunAs,
-} from './embedded-install.js';
+} from './install.js';
 import {
   isPostmasterOf,
   ownerAlive,
@@ -28,9 +28,9 @@ import {
   tryCreateLock,
   writeOwner,
   type OwnerRecord,
-} from './embedded-proc.js';
-import { silentLogger, type Logger } from './log.js';
-import { packageRoot } from './paths.js';
+} from './proc.js';
+import { silentLogger, type Logger } from '../../lib/log.js';
+import { packageRoot } from '../../lib/paths.js';
 
 export { EmbeddedPostgresError };
 

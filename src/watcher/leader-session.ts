@@ -1,10 +1,10 @@
 // The leader's dedicated PostgreSQL session. The advisory lock lives on it and every write goes
 // through it, so the lock is the fence: once the session is gone, nothing more can be written.
 import type pg from 'pg';
-import { connectClient, isRetryable } from './db.js';
-import type { Logger } from './log.js';
-import { toJsonb, type Checkpoint, type WatchEvent } from './sanitize.js';
-import type { Kind } from './kube.js';
+import { connectClient, isRetryable } from '../pg/connect.js';
+import type { Logger } from '../lib/log.js';
+import { toJsonb, type Checkpoint, type WatchEvent } from './events.js';
+import type { Kind } from './kube-client.js';
 
 export class SessionLostError extends Error {
   override name = 'SessionLostError';

@@ -1,8 +1,8 @@
 // `ssvirt-vm-sync status`: the sync's health on one screen, read from the database only.
 import pg from 'pg';
-import { ConfigError, DATABASE_URL_OPTION, optionsHelp, parseOptions, type OptionSpec } from './config.js';
-import { EMBEDDED_DEFAULT_DATA_DIR, embeddedServerInfo } from './embedded.js';
-import { redactUrl } from './log.js';
+import { ConfigError, DATABASE_URL_OPTION, optionsHelp, parseOptions, type OptionSpec } from '../lib/config.js';
+import { EMBEDDED_DEFAULT_DATA_DIR, embeddedServerInfo } from '../dev/embedded/server.js';
+import { redactUrl } from '../lib/log.js';
 import { ago, shortDuration, textTable } from './text-table.js';
 
 export const STATUS_OPTIONS: readonly OptionSpec[] = [

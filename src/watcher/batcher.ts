@@ -1,10 +1,10 @@
 // Coalesces watch events per object and writes them in batches, with their checkpoints, in one call.
 // Bounded: while a batch is in flight and the next one is full, push() waits, so the watch streams
 // stop reading their sockets instead of buffering without limit.
-import { backoffDelay, sleep, type Backoff } from './db.js';
-import type { Logger } from './log.js';
+import { backoffDelay, sleep, type Backoff } from '../pg/connect.js';
+import type { Logger } from '../lib/log.js';
 import type { Metrics } from './metrics.js';
-import { objectKey, type Checkpoint, type WatchEvent } from './sanitize.js';
+import { objectKey, type Checkpoint, type WatchEvent } from './events.js';
 
 export interface BatchSummary {
   [k: string]: unknown;

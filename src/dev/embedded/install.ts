@@ -8,8 +8,8 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { accessibleAs, ancestors } from './embedded-proc.js';
-import type { Logger } from './log.js';
+import { accessibleAs, ancestors } from './proc.js';
+import type { Logger } from '../../lib/log.js';
 
 /** Root-owned folder every user can traverse; used only when running as root. */
 export const SHARED_ROOT = '/var/tmp/ssvirt-vm-sync';

@@ -1,14 +1,14 @@
 // `ssvirt-vm-sync run`: wiring of the watcher process, and its orderly end.
-import type { RunConfig } from './config.js';
-import { createPool, sleep, withRetry, type Backoff } from './db.js';
-import { startOpsServer, type OpsServer, type Readiness } from './health.js';
-import { KubeClient } from './kube.js';
+import type { RunConfig } from '../lib/config.js';
+import { createPool, sleep, withRetry, type Backoff } from '../pg/connect.js';
+import { startOpsServer, type OpsServer, type Readiness } from './ops-server.js';
+import { KubeClient } from './kube-client.js';
 import { LeaderElector } from './leader.js';
-import { redactUrl, type Logger } from './log.js';
+import { redactUrl, type Logger } from '../lib/log.js';
 import { Metrics } from './metrics.js';
-import { migrate } from './migrate.js';
-import { runTerm } from './sync.js';
-import type { ResourceWatch } from './watch.js';
+import { migrate } from '../pg/migrate.js';
+import { runTerm } from './term.js';
+import type { ResourceWatch } from './list-watch.js';
 
 export async function runWatcher(config: Readonly<RunConfig>, options: { logger: Logger; signal: AbortSignal }): Promise<number> {
   const { logger, signal } = options;

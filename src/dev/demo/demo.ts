@@ -5,16 +5,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { DATABASE_URL_OPTION, optionsHelp, parseOptions, type OptionSpec } from './config.js';
+import { DATABASE_URL_OPTION, optionsHelp, parseOptions, type OptionSpec } from '../../lib/config.js';
 import { pino } from 'pino';
-import { redactUrl } from './log.js';
-import { createInitialVms, formatNotification, readRows, seedRows, STEPS, UNTOUCHED, unmet, vmsTable, type Step } from './demo-timeline.js';
-import { pidAlive, processCommandLine, processStartTime, readOwner, ownerAlive, tryCreateLock, type OwnerRecord } from './embedded-proc.js';
-import { startEmbeddedPostgres, type EmbeddedServer } from './embedded.js';
-import { migrate } from './migrate.js';
-import { packageRoot } from './paths.js';
-import { startSimulator, type Simulator } from './sim/index.js';
-import { formatStatus, readStatus } from './status.js';
+import { redactUrl } from '../../lib/log.js';
+import { createInitialVms, formatNotification, readRows, seedRows, STEPS, UNTOUCHED, unmet, vmsTable, type Step } from './timeline.js';
+import { pidAlive, processCommandLine, processStartTime, readOwner, ownerAlive, tryCreateLock, type OwnerRecord } from '../embedded/proc.js';
+import { startEmbeddedPostgres, type EmbeddedServer } from '../embedded/server.js';
+import { migrate } from '../../pg/migrate.js';
+import { packageRoot } from '../../lib/paths.js';
+import { startSimulator, type Simulator } from '../../sim/index.js';
+import { formatStatus, readStatus } from '../../cli/status.js';
 
 export const DEMO_OPTIONS: readonly OptionSpec[] = [
   { ...DATABASE_URL_OPTION, help: 'use this server (a throwaway database is created on it and dropped after) instead of the embedded one' },
@@ -37,7 +37,7 @@ ${optionsHelp(DEMO_OPTIONS)}`;
 let dataDir = path.join(packageRoot, '.data');
 let demoDir = path.join(dataDir, 'demo');
 let lockPath = path.join(dataDir, 'demo.lock');
-const cli = path.join(packageRoot, 'dist', 'src', 'cli.js');
+const cli = path.join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 
 interface DemoOwner extends OwnerRecord {
   watcherPid?: number;
@@ -66,7 +66,7 @@ function takeDemoLock(): DemoOwner {
     }
     // Its owner was killed: its watcher may still run (it does not die with its parent).
     const w = owner?.watcherPid;
-    if (w && pidAlive(w) && /cli\.js run/.test(processCommandLine(w) ?? '')) {
+    if (w && pidAlive(w) && /cli\/main\.js run/.test(processCommandLine(w) ?? '')) {
       try {
         process.kill(w, 'SIGKILL');
       } catch {
@@ -238,7 +238,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       if (!aborted.signal.aborted && !stopping) say(`watcher exited unexpectedly (${signal ?? code}); see ${watcherLog}`);
     });
     writeDemoLock({ ...owner, watcherPid: w.pid });
-    say(`Watcher      node dist/src/cli.js run (pid ${w.pid}), logs in ${path.relative(process.cwd(), watcherLog)}`);
+    say(`Watcher      node dist/src/cli/main.js run (pid ${w.pid}), logs in ${path.relative(process.cwd(), watcherLog)}`);
     say();
 
     // 5. The timeline.

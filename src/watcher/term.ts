@@ -1,13 +1,13 @@
 // One leadership term: resume or cold-start the watches, batch their events into the database,
 // reconcile periodically, and tear everything down when the term ends.
-import type { RunConfig } from './config.js';
-import { backoffDelay, isRetryable, sleep, type Backoff } from './db.js';
+import type { RunConfig } from '../lib/config.js';
+import { backoffDelay, isRetryable, sleep, type Backoff } from '../pg/connect.js';
 import { Batcher } from './batcher.js';
-import { KINDS, type KubeClient } from './kube.js';
-import type { Logger } from './log.js';
+import { KINDS, type KubeClient } from './kube-client.js';
+import type { Logger } from '../lib/log.js';
 import type { Metrics } from './metrics.js';
-import { isDatabaseError, isSessionFatal, type LeaderSession } from './session.js';
-import { ResourceWatch, type ListStore } from './watch.js';
+import { isDatabaseError, isSessionFatal, type LeaderSession } from './leader-session.js';
+import { ResourceWatch, type ListStore } from './list-watch.js';
 
 export interface TermDeps {
   config: Readonly<RunConfig>;

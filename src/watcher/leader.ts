@@ -2,10 +2,10 @@
 // poll interval; lead on that same session until it is lost or the process stops; then start over
 // with a new session. The leader also checks its session every poll interval, so a session that
 // hangs (not only one that errors) ends the term within a few seconds.
-import { backoffDelay, sleep, type Backoff } from './db.js';
-import type { Logger } from './log.js';
+import { backoffDelay, sleep, type Backoff } from '../pg/connect.js';
+import type { Logger } from '../lib/log.js';
 import type { Metrics } from './metrics.js';
-import { LeaderSession, SessionLostError } from './session.js';
+import { LeaderSession, SessionLostError } from './leader-session.js';
 
 export interface LeaderOptions {
   databaseUrl: string;

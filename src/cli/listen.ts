@@ -1,9 +1,9 @@
 // `ssvirt-vm-sync listen`: vm_changed notifications as JSON lines. NOTIFY is a hint; vm_sync.changes
 // is the record, so the backlog (--since) and any gap across a reconnect are read from the table.
 import pgListen from 'pg-listen';
-import type { ListenConfig } from './config.js';
-import { backoffDelay, connectClient, sleep, withRetry } from './db.js';
-import type { Logger } from './log.js';
+import type { ListenConfig } from '../lib/config.js';
+import { backoffDelay, connectClient, sleep, withRetry } from '../pg/connect.js';
+import type { Logger } from '../lib/log.js';
 
 const PAGE = 1000;
 

@@ -1,6 +1,6 @@
 // What the watcher does to an object before PostgreSQL sees it: only what keeps one hostile or
 // bulky object from hurting a batch. All interpretation happens in SQL.
-import type { Kind, KubeObject } from './kube.js';
+import type { Kind, KubeObject } from './kube-client.js';
 
 export interface WatchEvent {
   type: 'ADDED' | 'MODIFIED' | 'DELETED';

@@ -9,9 +9,9 @@ import {
   MIGRATE_OPTIONS,
   optionsHelp,
   RUN_OPTIONS,
-} from './config.js';
-import { createLogger, redactUrl } from './log.js';
-import { packageVersion } from './paths.js';
+} from '../lib/config.js';
+import { createLogger, redactUrl } from '../lib/log.js';
+import { packageVersion } from '../lib/paths.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -61,7 +61,7 @@ function databaseUrlGiven(argv: string[]): boolean {
  */
 async function withDefaultDatabase(argv: string[], fn: (env: NodeJS.ProcessEnv) => Promise<number>): Promise<number> {
   if (databaseUrlGiven(argv)) return fn(process.env);
-  const { startDefaultEmbeddedPostgres } = await import('./embedded.js');
+  const { startDefaultEmbeddedPostgres } = await import('../dev/embedded/server.js');
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
   const server = await startDefaultEmbeddedPostgres(logger);
   console.error(`ssvirt-vm-sync: DATABASE_URL is not set; using the embedded PostgreSQL at ${redactUrl(server.url)} (data in .data/pg)`);
@@ -75,7 +75,7 @@ async function withDefaultDatabase(argv: string[], fn: (env: NodeJS.ProcessEnv) 
 /** `listen` follows whatever the default database is: the embedded one, if it runs. */
 async function defaultDatabaseEnv(argv: string[]): Promise<NodeJS.ProcessEnv> {
   if (databaseUrlGiven(argv)) return process.env;
-  const { embeddedServerInfo } = await import('./embedded.js');
+  const { embeddedServerInfo } = await import('../dev/embedded/server.js');
   const info = embeddedServerInfo();
   return info ? { ...process.env, DATABASE_URL: info.url } : process.env;
 }
@@ -102,13 +102,13 @@ const commands: Record<string, Command> = {
   },
 
   status: (argv) => delegate('./status.js', 'runStatus', argv),
-  demo: (argv) => delegate('./demo.js', 'runDemo', argv),
+  demo: (argv) => delegate('../dev/demo/demo.js', 'runDemo', argv),
 };
 
 async function migrateCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const config = loadMigrateConfig(argv, env);
   const logger = createLogger({ level: config.logLevel });
-  const { migrate } = await import('./migrate.js');
+  const { migrate } = await import('../pg/migrate.js');
   const result = await migrate(config.databaseUrl, logger);
   console.log(
     result.applied.length
@@ -122,7 +122,7 @@ async function runCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
   const config = loadRunConfig(argv, env);
   const logger = createLogger({ level: config.logLevel });
   const signal = shutdownSignal(() => process.exit(1));
-  const { runWatcher } = await import('./main.js');
+  const { runWatcher } = await import('../watcher/run.js');
   return runWatcher(config, { logger, signal });
 }
 

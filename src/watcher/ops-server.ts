@@ -1,8 +1,8 @@
 // The operations endpoint: /metrics (Prometheus), /healthz (the process works), /readyz (it does its job).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ListenAddr } from './config.js';
-import type { Logger } from './log.js';
+import type { ListenAddr } from '../lib/config.js';
+import type { Logger } from '../lib/log.js';
 import type { Metrics } from './metrics.js';
 
 export interface Readiness {

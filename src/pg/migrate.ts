@@ -1,8 +1,8 @@
 // Applies the numbered migrations in migrations/ with node-pg-migrate, serialised by its advisory lock.
 import { runner } from 'node-pg-migrate';
-import { connectClient } from './db.js';
-import type { Logger } from './log.js';
-import { migrationsDir } from './paths.js';
+import { connectClient } from './connect.js';
+import type { Logger } from '../lib/log.js';
+import { migrationsDir } from '../lib/paths.js';
 
 export interface MigrateResult {
   applied: string[];
