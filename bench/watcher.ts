@@ -135,10 +135,10 @@ export async function pollUntil(client: pg.Client, sql: string, params: unknown[
 export const FILLED_SQL = `select count(*) as n from public.vms
   where deleted_at is null and status is not null and cpu_count is not null and memory_mb is not null and guest_os is not null`;
 
-/** NODE_OPTIONS of deploy/deployment.yaml, so the benchmark measures the watcher as it is deployed. */
+/** NODE_OPTIONS of deploy/base/deployment.yaml, so the benchmark measures the watcher as it is deployed. */
 export function deployedNodeOptions(): string {
-  const manifest = fs.readFileSync(path.join(packageRoot, 'deploy', 'deployment.yaml'), 'utf8');
+  const manifest = fs.readFileSync(path.join(packageRoot, 'deploy', 'base', 'deployment.yaml'), 'utf8');
   const m = /name: NODE_OPTIONS\s*\n\s*value: "([^"]*)"/.exec(manifest);
-  if (!m) throw new Error('deploy/deployment.yaml sets no NODE_OPTIONS');
+  if (!m) throw new Error('deploy/base/deployment.yaml sets no NODE_OPTIONS');
   return m[1]!;
 }
