@@ -26,15 +26,6 @@ export const up = (pgm) => {
       primary key (kind, namespace, name)
     );
     create index snapshots_vm_idx on vm_sync.snapshots (namespace, vm_name);
-    -- Raw objects are a few KiB each and rewritten on every change: lz4 compresses them several times
-    -- faster than the default pglz. Servers built without lz4 keep the default.
-    do $lz4$
-    begin
-      alter table vm_sync.snapshots alter column object set compression lz4;
-    exception when feature_not_supported or invalid_parameter_value then
-      null;
-    end
-    $lz4$;
     comment on table vm_sync.snapshots is 'Latest VM/VMI object per (kind, namespace, name), without metadata.managedFields, with its derived values';
 
     -- Every value that could not be used, and why. Good values beside it still apply.

@@ -7,21 +7,8 @@
 -- so the next source in line is used, and it is reported as a reject.
 
 -- What one object contributes. problems is a JSON array, or NULL when clean.
-do $$
-begin
-  if to_regtype('vm_sync.derived') is null then
-    create type vm_sync.derived as (
-      vm_name       text,
-      cpu_count     integer,
-      memory_mb     integer,
-      guest_os      text,
-      guest_os_hint text,
-      status        text,
-      problems      jsonb
-    );
-  end if;
-end
-$$;
+-- The composite type vm_sync.derived is created by migration 1732600000006 (types change only
+-- through migrations: a function file cannot alter a type that exists).
 
 
 -- An offending value as stored in a reject: kept whole up to 1 KiB, then cut, so that a hostile

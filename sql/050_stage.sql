@@ -6,26 +6,9 @@
 -- resourceVersion) than the object's current state, for the same uid, is
 -- ignored; a new uid under the same name replaces the old object.
 
--- resourceVersions are opaque strings; the API server's are etcd revisions, so when both are
--- integers a lower one is older. Anything else cannot be ordered and is never "lower".
-create or replace function vm_sync.rv_lower(a text, b text)
-returns boolean
-language sql immutable parallel safe
-as $$
-  select coalesce(a ~ '^[0-9]{1,30}$' and b ~ '^[0-9]{1,30}$' and a::numeric < b::numeric, false)
-$$;
-
-comment on function vm_sync.rv_lower(text, text) is 'True when both resourceVersions are integers and a < b';
-
-
 -- The fold over one object's events, oldest first: the state is the event that currently stands.
-do $$
-begin
-  if to_regtype('vm_sync.event_state') is null then
-    create type vm_sync.event_state as (ord bigint, uid text, resource_version text);
-  end if;
-end
-$$;
+-- Its state type vm_sync.event_state and the aggregate vm_sync.last_event below are created by
+-- migration 1732600000006; this file keeps the transition function's current body.
 
 -- plpgsql rather than SQL: an aggregate's transition function is never inlined, and a plpgsql call
 -- is several times cheaper than a SQL-function call per row.
@@ -42,17 +25,6 @@ begin
   end if;
   return row(ord, uid, resource_version)::vm_sync.event_state;
 end;
-$$;
-
-do $$
-begin
-  if to_regprocedure('vm_sync.last_event(bigint, text, text)') is null then
-    create aggregate vm_sync.last_event(bigint, text, text) (
-      sfunc = vm_sync.event_step,
-      stype = vm_sync.event_state
-    );
-  end if;
-end
 $$;
 
 comment on aggregate vm_sync.last_event(bigint, text, text) is

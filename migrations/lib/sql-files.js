@@ -1,16 +1,9 @@
-// Loads function files from sql/ into a migration. Function files are `create or replace`,
-// so a later migration that changed one simply loads it again.
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Kept so that the landed migrations 004 and 005 keep their frozen text: they call loadSqlFiles().
+//
+// It is a no-op now. The function, view and role files under sql/ are applied by `migrate` itself,
+// after every migration has run (src/pg/migrate.ts, "the functions phase"): whenever the sha256 of
+// any sql/ file differs from the one recorded in vm_sync.sql_files, all of them are applied again in
+// order, in one transaction. A database migrated before this change gets them on its next migrate.
 
-const sqlDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'sql');
-
-/** Queues the named sql/ files, in order, on a node-pg-migrate builder. */
-export function loadSqlFiles(pgm, files) {
-  // Bodies may name tables that a later migration of the same run creates: check them at call time.
-  pgm.sql('set local check_function_bodies = off');
-  for (const file of files) {
-    pgm.sql(fs.readFileSync(path.join(sqlDir, file), 'utf8'));
-  }
-}
+/** Formerly queued sql/ files on a migration; does nothing (see above). */
+export function loadSqlFiles(_pgm, _files) {}

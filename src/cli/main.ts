@@ -110,10 +110,16 @@ async function migrateCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<n
   const logger = createLogger({ level: config.logLevel });
   const { migrate } = await import('../pg/migrate.js');
   const result = await migrate(config.databaseUrl, logger);
+  const target = redactUrl(config.databaseUrl);
   console.log(
     result.applied.length
-      ? `applied ${result.applied.length} migration(s) to ${redactUrl(config.databaseUrl)}: ${result.applied.join(', ')}`
-      : `${redactUrl(config.databaseUrl)} is up to date`,
+      ? `applied ${result.applied.length} migration(s) to ${target}: ${result.applied.join(', ')}`
+      : `${target}: no migration to apply`,
+  );
+  console.log(
+    result.reappliedSqlFiles.length
+      ? `re-applied ${result.reappliedSqlFiles.length} sql/ file(s) (changed: ${result.changedSqlFiles.join(', ')})`
+      : 'sql/ files unchanged since they were last applied',
   );
   return 0;
 }
