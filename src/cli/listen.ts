@@ -2,10 +2,13 @@
 // is the record, so the backlog (--since) and any gap across a reconnect are read from the table.
 import pgListen from 'pg-listen';
 import type { ListenConfig } from '../lib/config.js';
-import { backoffDelay, connectClient, sleep, withRetry } from '../pg/connect.js';
+import { connectClient } from '../pg/connect.js';
+import { isTransient } from '../pg/errors.js';
+import { backoffDelay, withRetry, type Backoff } from '../lib/retry.js';
 import type { Logger } from '../lib/log.js';
 
 const PAGE = 1000;
+const BACKOFF: Backoff = { initialMs: 500, maxMs: 10_000 };
 
 interface ChangeRow {
   seq: string;
@@ -39,7 +42,7 @@ export async function runListen(
   const catchUp = async (): Promise<void> => {
     if (lastSeq === null) return;
     for (;;) {
-      const rows = await withRetry('reading vm_sync.changes', () => readChanges(config.databaseUrl, lastSeq!, PAGE), { logger, signal });
+      const rows = await withRetry(() => readChanges(config.databaseUrl, lastSeq!, PAGE), { what: 'reading vm_sync.changes', classify: isTransient, backoff: BACKOFF, logger, signal });
       for (const row of rows) {
         print({ seq: Number(row.seq), id: row.vm_id, namespace: row.namespace, vm_name: row.vm_name, changes: row.changes, changed_at: row.changed_at.toISOString() });
       }
@@ -54,7 +57,7 @@ export async function runListen(
       paranoidChecking: 10_000,
       retryLimit: Infinity,
       retryTimeout: Infinity,
-      retryInterval: (attempt) => backoffDelay(attempt, { initialMs: 500, maxMs: 10_000 }),
+      retryInterval: (attempt) => backoffDelay(attempt, BACKOFF),
     },
   );
   subscriber.events.on('error', (err) => logger.warn({ err }, 'listen connection error'));
@@ -69,16 +72,11 @@ export async function runListen(
     catchingUp = catchingUp.then(() => print(value));
   });
 
-  for (let attempt = 0; !signal.aborted; attempt++) {
-    try {
-      await subscriber.connect();
-      break;
-    } catch (err) {
-      logger.warn({ err, attempt }, 'cannot connect to PostgreSQL yet');
-      await sleep(backoffDelay(attempt, { initialMs: 500, maxMs: 10_000 }), signal);
-    }
-  }
   try {
+    // Any failure to connect is worth another try: listen never gives up on the database.
+    await withRetry(() => subscriber.connect(), { what: 'connecting to PostgreSQL', classify: () => true, backoff: BACKOFF, logger, signal }).catch((err) => {
+      if (!signal.aborted) throw err;
+    });
     if (signal.aborted) return;
     await subscriber.listenTo(config.channel);
     // Listening before reading the backlog means nothing falls between the two; duplicates are dropped by seq.

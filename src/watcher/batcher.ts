@@ -1,8 +1,9 @@
 // Coalesces watch events per object and writes them in batches, with their checkpoints, in one call.
 // Bounded: while a batch is in flight and the next one is full, push() waits, so the watch streams
 // stop reading their sockets instead of buffering without limit.
-import { backoffDelay, sleep, type Backoff } from '../pg/connect.js';
+import { withRetry, type Backoff } from '../lib/retry.js';
 import type { Logger } from '../lib/log.js';
+import type { DbErrorClass } from '../pg/errors.js';
 import type { Metrics } from './metrics.js';
 import { objectKey, type Checkpoint, type WatchEvent } from './events.js';
 
@@ -14,15 +15,14 @@ export interface BatchSummary {
 /** Writes one batch and its checkpoints atomically; resolves once committed. */
 export type BatchWriter = (events: WatchEvent[], checkpoints: Checkpoint[]) => Promise<BatchSummary>;
 
-/** 'retry' the same batch after a backoff, or 'fatal': stop writing (e.g. leadership lost). */
-export type ErrorClass = 'retry' | 'fatal';
 
 export interface BatcherOptions {
   maxEvents: number;
   maxWaitMs: number;
   backoff: Backoff;
   write: BatchWriter;
-  classify: (err: unknown) => ErrorClass;
+  /** What a failed write means (src/pg/errors.ts): 'retry' writes the same batch again after a backoff; anything else stops writing. */
+  classify: (err: unknown) => DbErrorClass;
   /** Called once when writing stops for good; the owner tears the term down. */
   onFatal: (err: unknown) => void;
   logger: Logger;
@@ -153,32 +153,31 @@ export class Batcher {
     const { metrics, logger } = this.options;
     const events = batch.map((p) => p.event);
     const started = Date.now();
-    for (let attempt = 0; ; attempt++) {
+    try {
+      const summary = await withRetry(() => this.options.write(events, checkpoints), {
+        what: 'batch',
+        classify: (err) => !this.closed && this.options.classify(err) === 'retry',
+        backoff: this.options.backoff,
+        signal: this.stop.signal,
+        logger: logger.child({ events: events.length }),
+        onRetry: () => {
+          metrics?.dbErrors.inc({ op: 'apply_batch' });
+          metrics?.batchRetries.inc();
+        },
+      });
+      const now = Date.now();
+      metrics?.batchSeconds.observe((now - started) / 1000);
+      metrics?.batchSize.observe(events.length);
+      for (const p of batch) metrics?.eventLag.observe((now - p.receivedAt) / 1000);
+      metrics?.recordFieldUpdates(summary?.field_updates);
+      logger.debug({ events: events.length, checkpoints: checkpoints.length, summary }, 'batch committed');
+    } catch (err) {
       if (this.closed) return;
-      try {
-        const summary = await this.options.write(events, checkpoints);
-        const now = Date.now();
-        metrics?.batchSeconds.observe((now - started) / 1000);
-        metrics?.batchSize.observe(events.length);
-        for (const p of batch) metrics?.eventLag.observe((now - p.receivedAt) / 1000);
-        metrics?.recordFieldUpdates(summary?.field_updates);
-        logger.debug({ events: events.length, checkpoints: checkpoints.length, summary }, 'batch committed');
-        return;
-      } catch (err) {
-        if (this.closed) return;
-        metrics?.dbErrors.inc({ op: 'apply_batch' });
-        if (this.options.classify(err) === 'fatal') {
-          this.failure = err;
-          this.rejectWaiters(err);
-          logger.warn({ err, events: events.length }, 'batch not written; writing stops');
-          this.options.onFatal(err);
-          return;
-        }
-        const delay = backoffDelay(attempt, this.options.backoff);
-        metrics?.batchRetries.inc();
-        logger.warn({ err, attempt, delayMs: delay, events: events.length }, 'batch failed; retrying');
-        await sleep(delay, this.stop.signal);
-      }
+      metrics?.dbErrors.inc({ op: 'apply_batch' });
+      this.failure = err;
+      this.rejectWaiters(err);
+      logger.warn({ err, events: events.length }, 'batch not written; writing stops');
+      this.options.onFatal(err);
     }
   }
 

@@ -1,20 +1,11 @@
 // The leader's dedicated PostgreSQL session. The advisory lock lives on it and every write goes
 // through it, so the lock is the fence: once the session is gone, nothing more can be written.
 import type pg from 'pg';
-import { connectClient, isRetryable } from '../pg/connect.js';
+import { connectClient } from '../pg/connect.js';
+import { classifyDbError, isNotLeader, SessionLostError } from '../pg/errors.js';
 import type { Logger } from '../lib/log.js';
 import { toJsonb, type Checkpoint, type WatchEvent } from './events.js';
 import type { Kind } from './kube-client.js';
-
-export class SessionLostError extends Error {
-  override name = 'SessionLostError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
-
-/** SQLSTATE raised by vm_sync.assert_leader() when this session does not hold the lock. */
-export const NOT_LEADER = 'VS001';
 
 export interface WatchStateRow {
   kind: Kind;
@@ -83,7 +74,7 @@ export class LeaderSession {
       try {
         return await fn(this.client);
       } catch (err) {
-        if (isSessionFatal(err)) {
+        if (classifyDbError(err) === 'session') {
           this.markLost(new SessionLostError(isNotLeader(err) ? 'this session no longer holds the leader lock' : 'database session lost', { cause: err }));
           throw this.lostError;
         }
@@ -173,24 +164,4 @@ export class LeaderSession {
     if (!this.lostError) this.lostError = new SessionLostError('session closed');
     await Promise.race([this.client.end().catch(() => undefined), new Promise((r) => setTimeout(r, options.timeoutMs).unref())]);
   }
-}
-
-export function isNotLeader(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === NOT_LEADER;
-}
-
-/**
- * Errors after which this session cannot be trusted to hold the lock: not leader, or the
- * connection itself failed. Serialization failures and deadlocks are retryable on the same session.
- */
-export function isSessionFatal(err: unknown): boolean {
-  if (err instanceof SessionLostError || isNotLeader(err)) return true;
-  const code = (err as { code?: unknown } | null)?.code;
-  if (code === '40001' || code === '40P01') return false;
-  return isRetryable(err);
-}
-
-/** An error from PostgreSQL or from the session itself, as opposed to one from Kubernetes. */
-export function isDatabaseError(err: unknown): boolean {
-  return err instanceof SessionLostError || typeof (err as { severity?: unknown } | null)?.severity === 'string';
 }

@@ -2,10 +2,11 @@
 // poll interval; lead on that same session until it is lost or the process stops; then start over
 // with a new session. The leader also checks its session every poll interval, so a session that
 // hangs (not only one that errors) ends the term within a few seconds.
-import { backoffDelay, sleep, type Backoff } from '../pg/connect.js';
+import { Pacer, sleep, withTimeout, type Backoff } from '../lib/retry.js';
 import type { Logger } from '../lib/log.js';
+import { SessionLostError } from '../pg/errors.js';
 import type { Metrics } from './metrics.js';
-import { LeaderSession, SessionLostError } from './leader-session.js';
+import { LeaderSession } from './leader-session.js';
 
 export interface LeaderOptions {
   databaseUrl: string;
@@ -34,20 +35,21 @@ export class LeaderElector {
   /** Campaigns, leads, and campaigns again, until `signal` aborts. */
   async run(onElected: TermRunner, signal: AbortSignal): Promise<void> {
     const { logger, backoff } = this.options;
-    for (let attempt = 0; !signal.aborted; ) {
+    const pacer = new Pacer(backoff);
+    while (!signal.aborted) {
       let session: LeaderSession;
       try {
         session = await LeaderSession.open(this.options.databaseUrl, this.options.holder, logger);
       } catch (err) {
         this.options.metrics?.dbErrors.inc({ op: 'connect' });
-        logger.warn({ err, attempt }, 'cannot open the leader session; retrying');
-        await sleep(backoffDelay(attempt++, backoff), signal);
+        logger.warn({ err, attempt: pacer.attempts }, 'cannot open the leader session; retrying');
+        await pacer.wait(signal);
         continue;
       }
       const failed = await this.useSession(session, onElected, signal);
       if (signal.aborted) break;
-      if (failed) await sleep(backoffDelay(attempt++, backoff), signal);
-      else attempt = 0;
+      if (failed) await pacer.wait(signal);
+      else pacer.reset();
     }
     this.role = 'stopping';
   }
@@ -131,18 +133,10 @@ export class LeaderElector {
    */
   private async bounded<T>(session: LeaderSession, promise: Promise<T>, what: string): Promise<T> {
     const limitMs = Math.max(15_000, this.options.pollMs * 5);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const err = new SessionLostError(`${what} did not answer in ${limitMs} ms`);
-        session.markLost(err);
-        reject(err);
-      }, limitMs);
+    return withTimeout(promise, limitMs, () => {
+      const err = new SessionLostError(`${what} did not answer in ${limitMs} ms`);
+      session.markLost(err);
+      return err;
     });
-    try {
-      return await Promise.race([promise, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }

@@ -2,25 +2,28 @@
 // the ways watches fail: streams that end, stall silently, or answer 410 Gone; servers that refuse.
 import type http from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
-import { backoffDelay, sleep, type Backoff } from '../pg/connect.js';
+import { Pacer, type Backoff } from '../lib/retry.js';
 import { KubeApiError, type Kind, type KubeClient, type KubeObject, type ObjectList } from './kube-client.js';
 import type { Logger } from '../lib/log.js';
 import type { Metrics } from './metrics.js';
 import { BatcherClosedError } from './batcher.js';
-import { isDatabaseError } from './leader-session.js';
+import { isDatabaseError } from '../pg/errors.js';
 import { prepareObject, type Checkpoint, type WatchEvent } from './events.js';
 
 /** Where watch events go (the batcher). */
 export interface EventSink {
   push(event: WatchEvent, checkpoint: Checkpoint | null, receivedAt?: number): Promise<void>;
   checkpoint(checkpoint: Checkpoint): void;
-  drain(): Promise<void>;
 }
 
-/** The database side of a full list (the leader session). */
+/**
+ * The database side of a full list (the term's writer). Whether a page merges at once or waits for
+ * the cold start's reconcile, and that watch events queued before the list land before it, is the
+ * writer's business.
+ */
 export interface ListStore {
-  applyList(events: WatchEvent[], merge: boolean): Promise<void>;
-  finishList(kind: Kind, scope: string, presentUids: string[], resourceVersion: string, merge: boolean): Promise<void>;
+  writeListPage(kind: Kind, scope: string, events: WatchEvent[]): Promise<void>;
+  finishList(kind: Kind, scope: string, presentUids: string[], resourceVersion: string): Promise<void>;
 }
 
 export interface WatchOptions {
@@ -71,10 +74,10 @@ export class ResourceWatch {
    * Lists everything (page by page into the store), marks what is gone as deleted and saves the
    * list's resourceVersion, which it returns. An expired continue token restarts the list.
    */
-  async relist(merge: boolean, reason: string, signal: AbortSignal): Promise<string> {
+  async relist(reason: string, signal: AbortSignal): Promise<string> {
     const { kube, store, options, metrics } = this.deps;
     metrics?.relists.inc({ kind: this.kind, reason });
-    this.logger.info({ reason, merge }, 'listing');
+    this.logger.info({ reason }, 'listing');
     for (;;) {
       const uids = new Set<string>();
       let cont: string | undefined;
@@ -98,7 +101,7 @@ export class ResourceWatch {
             events.push({ type: 'ADDED', object });
           }
           metrics?.listedObjects.inc({ kind: this.kind }, events.length);
-          if (events.length) await store.applyList(events, merge);
+          if (events.length) await store.writeListPage(this.kind, this.scope, events);
           resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
         } while (cont);
       } catch (err) {
@@ -110,7 +113,7 @@ export class ResourceWatch {
         throw err;
       }
       if (!resourceVersion) throw new KubeApiError(0, 'BadResponse', `list ${this.kind} carried no resourceVersion`);
-      await store.finishList(this.kind, this.scope, [...uids], resourceVersion, merge);
+      await store.finishList(this.kind, this.scope, [...uids], resourceVersion);
       this.logger.info({ objects: uids.size, resourceVersion }, 'listed');
       return resourceVersion;
     }
@@ -121,18 +124,14 @@ export class ResourceWatch {
    * version is gone. Throws only if the signal is not the reason it stopped.
    */
   async run(resourceVersion: string | null, signal: AbortSignal): Promise<void> {
-    const { metrics, options, sink } = this.deps;
+    const { metrics, options } = this.deps;
     let rv = resourceVersion;
-    let attempt = 0;
+    const pacer = new Pacer(options.backoff);
     while (!signal.aborted) {
       let reason: string;
       let healthy = false;
       try {
-        if (rv === null) {
-          // Older events still queued must land before the list does, or they would overwrite it.
-          await sink.drain();
-          rv = await this.relist(true, 'gone', signal);
-        }
+        if (rv === null) rv = await this.relist('gone', signal);
         const started = Date.now();
         const outcome = await this.watchOnce(rv, signal);
         rv = outcome.resourceVersion;
@@ -157,8 +156,8 @@ export class ResourceWatch {
       }
       metrics?.watchRestarts.inc({ kind: this.kind, reason });
       // A healthy stream's end reconnects at once; failures, empty streams and repeated 410s back off.
-      if (healthy) attempt = 0;
-      else await sleep(backoffDelay(attempt++, options.backoff), signal);
+      if (healthy) pacer.reset();
+      else await pacer.wait(signal);
     }
     this.established = false;
   }

@@ -1,6 +1,8 @@
 // `ssvirt-vm-sync run`: wiring of the watcher process, and its orderly end.
 import type { RunConfig } from '../lib/config.js';
-import { createPool, sleep, withRetry, type Backoff } from '../pg/connect.js';
+import { createPool } from '../pg/connect.js';
+import { isTransient } from '../pg/errors.js';
+import { sleep, withRetry, type Backoff } from '../lib/retry.js';
 import { startOpsServer, type OpsServer, type Readiness } from './ops-server.js';
 import { KubeClient } from './kube-client.js';
 import { LeaderElector } from './leader.js';
@@ -67,7 +69,7 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
   let ratio: Promise<void> = Promise.resolve();
   try {
     if (config.metricsAddr) ops = await startOpsServer(config.metricsAddr, { metrics, readiness, logger });
-    if (config.migrate) await withRetry('migrate', () => migrate(config.databaseUrl, logger), { logger, signal, backoff });
+    if (config.migrate) await withRetry(() => migrate(config.databaseUrl, logger), { what: 'migrate', classify: isTransient, logger, signal, backoff });
     if (signal.aborted) return 0;
     const kube = new KubeClient({ kubeconfig: config.kubeconfig, requestTimeoutMs: config.requestTimeoutMs });
     logger.info({ server: kube.server }, 'kubernetes API');

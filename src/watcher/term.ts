@@ -1,13 +1,14 @@
 // One leadership term: resume or cold-start the watches, batch their events into the database,
 // reconcile periodically, and tear everything down when the term ends.
 import type { RunConfig } from '../lib/config.js';
-import { backoffDelay, isRetryable, sleep, type Backoff } from '../pg/connect.js';
-import { Batcher } from './batcher.js';
+import { sleep, withRetry, type Backoff } from '../lib/retry.js';
+import { isDatabaseError } from '../pg/errors.js';
 import { KINDS, type KubeClient } from './kube-client.js';
 import type { Logger } from '../lib/log.js';
 import type { Metrics } from './metrics.js';
-import { isDatabaseError, isSessionFatal, type LeaderSession } from './leader-session.js';
-import { ResourceWatch, type ListStore } from './list-watch.js';
+import type { LeaderSession } from './leader-session.js';
+import { ResourceWatch } from './list-watch.js';
+import { TermWriter } from './term-writer.js';
 
 export interface TermDeps {
   config: Readonly<RunConfig>;
@@ -31,27 +32,11 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
     local.abort();
   };
 
-  const batcher = new Batcher({
-    maxEvents: config.batchMaxEvents,
-    maxWaitMs: config.batchMaxWaitMs,
-    backoff,
-    write: (events, checkpoints) => session.applyBatch(events, checkpoints),
-    classify: classify,
-    onFatal: fail,
-    logger,
-    metrics,
-  });
-  const store: ListStore = {
-    applyList: async (events, merge) => {
-      await retrying('apply list page', () => session.applyBatch(events, [], merge), backoff, logger, local.signal, metrics);
-    },
-    finishList: async (kind, scope, uids, rv, merge) => {
-      await retrying('sweep', () => session.finishList(kind, scope, uids, rv, merge), backoff, logger, local.signal, metrics);
-    },
-  };
+  const writer = new TermWriter(session, { config, backoff, logger, metrics, signal: local.signal, onFatal: fail });
+  const batcher = writer.batcher;
 
   const scopes = config.namespaces.length ? [...config.namespaces] : [''];
-  const watches = KINDS.flatMap((kind) => scopes.map((scope) => new ResourceWatch(kind, scope, { kube: deps.kube, sink: batcher, store, options: { ...config, backoff }, logger, metrics })));
+  const watches = KINDS.flatMap((kind) => scopes.map((scope) => new ResourceWatch(kind, scope, { kube: deps.kube, sink: batcher, store: writer, options: { ...config, backoff }, logger, metrics })));
   let reconciler: Promise<void> = Promise.resolve();
   let running: Promise<void>[] = [];
   try {
@@ -64,10 +49,10 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
       else cold.push(w);
     }
     if (cold.length) {
-      // Both kinds are staged before anything merges, so a running VM is written once, from its VMI.
       logger.info({ term, watches: cold.map((w) => `${w.kind}/${w.scope || '*'}`) }, 'cold start: listing before the first merge');
-      for (const w of cold) positions.set(w, await listUntilDone(w, backoff, logger, local.signal));
-      const { changed, fieldUpdates } = await retrying('reconcile', () => session.reconcile(), backoff, logger, local.signal, metrics);
+      const { changed, fieldUpdates } = await writer.coldStart(async () => {
+        for (const w of cold) positions.set(w, await listUntilDone(w, backoff, logger, local.signal));
+      });
       metrics?.reconcileChanged.inc(changed);
       metrics?.recordFieldUpdates(fieldUpdates);
       logger.info({ changed }, 'cold start merged');
@@ -109,37 +94,15 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
   if (failure !== null) throw failure;
 }
 
-/** Retry the same batch on serialization failures and deadlocks; anything else ends the term. */
-function classify(err: unknown): 'retry' | 'fatal' {
-  if (isSessionFatal(err)) return 'fatal';
-  return isRetryable(err) ? 'retry' : 'fatal';
-}
-
-async function retrying<T>(what: string, fn: () => Promise<T>, backoff: Backoff, logger: Logger, signal: AbortSignal, metrics?: Metrics): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      metrics?.dbErrors.inc({ op: what.replace(/\s+/g, '_') });
-      if (classify(err) === 'fatal' || signal.aborted) throw err;
-      logger.warn({ err, attempt }, `${what} failed; retrying`);
-      await sleep(backoffDelay(attempt, backoff), signal);
-    }
-  }
-}
-
 /** A cold-start list retried until it succeeds: the Kubernetes API may not be reachable yet. */
-async function listUntilDone(w: ResourceWatch, backoff: Backoff, logger: Logger, signal: AbortSignal): Promise<string> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await w.relist(false, 'cold_start', signal);
-    } catch (err) {
-      if (signal.aborted || isDatabaseError(err)) throw err;
-      logger.warn({ err, kind: w.kind, scope: w.scope, attempt }, 'cold-start list failed; retrying');
-      await sleep(backoffDelay(attempt, backoff), signal);
-      if (signal.aborted) throw err;
-    }
-  }
+function listUntilDone(w: ResourceWatch, backoff: Backoff, logger: Logger, signal: AbortSignal): Promise<string> {
+  return withRetry(() => w.relist('cold_start', signal), {
+    what: 'cold-start list',
+    classify: (err) => !isDatabaseError(err),
+    backoff,
+    signal,
+    logger: logger.child({ kind: w.kind, scope: w.scope }),
+  });
 }
 
 async function reconcileLoop(session: LeaderSession, intervalMs: number, logger: Logger, metrics: Metrics | undefined, signal: AbortSignal): Promise<void> {
