@@ -3,7 +3,7 @@
 -- =====================================================================
 -- Pure functions from one object to its derived values plus the list of
 -- values that could not be used (each {field, value, reason}). Precedence
--- per field is CONTRACT section 3; an unusable value is treated as absent,
+-- per field is docs/contract.md#which-source; an unusable value is treated as absent,
 -- so the next source in line is used, and it is reported as a reject.
 
 -- What one object contributes. problems is a JSON array, or NULL when clean.
@@ -84,7 +84,7 @@ $$;
 
 -- CPUs from a topology object {sockets, cores, threads}: the product, each missing or zero factor
 -- counting as 1 (KubeVirt's defaulting). An object with none of the three gives nothing, so the
--- caller falls through to the next source.
+-- caller falls through to the next source (docs/contract.md#zero-topology).
 create or replace function vm_sync.cpu_count_of_topology(t jsonb, path text, out n integer, out problems jsonb)
 language plpgsql immutable parallel safe
 as $$

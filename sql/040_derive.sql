@@ -1,7 +1,7 @@
 -- =====================================================================
 -- Derivation: everything one VM or VMI object contributes to its vms row
 -- =====================================================================
--- Sources are tried in CONTRACT order; the first usable one wins. A value
+-- Sources are tried in the order of docs/contract.md#3-merge-rules; the first usable one wins. A value
 -- that is present but unusable is reported and skipped, never stored.
 
 -- The first usable memory quantity among `paths` (dotted JSON paths, in precedence order). Present but

@@ -1,4 +1,4 @@
-// The convergence checker: what CONTRACT section 3 says public.vms must hold, computed in TypeScript
+// The convergence checker: what docs/contract.md#3-merge-rules says public.vms must hold, computed in TypeScript
 // from the objects a cluster serves, independently of the SQL (its own quantity parser, its own
 // extraction and merge rules), and compared with the rows.
 //

@@ -1,4 +1,4 @@
-// CONTRACT section 3, rule by rule, through vm_sync.ingest with objects as kubectl prints them.
+// docs/contract.md#3-merge-rules, rule by rule, through vm_sync.ingest with objects as kubectl prints them.
 // Each test works in a namespace of its own, so tests share one database without touching each other.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
