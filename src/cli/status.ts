@@ -1,7 +1,6 @@
 // `ssvirt-vm-sync status`: the sync's health on one screen, read from the database only.
 import pg from 'pg';
 import { ConfigError, DATABASE_URL_OPTION, optionsHelp, parseOptions, type OptionSpec } from '../lib/config.js';
-import { EMBEDDED_DEFAULT_DATA_DIR, embeddedServerInfo } from '../dev/embedded/server.js';
 import { redactUrl } from '../lib/log.js';
 import { ago, shortDuration, textTable } from './text-table.js';
 
@@ -236,9 +235,13 @@ export function formatStatus(s: SyncStatus): string {
   return lines.join('\n');
 }
 
-/** DATABASE_URL (or --database-url), else the embedded default server when it runs. */
-function resolveUrl(given: unknown): string {
+/**
+ * DATABASE_URL (or --database-url), else the embedded default server when it runs. The embedded
+ * manager is developer code (src/dev): loaded only when it is needed.
+ */
+async function resolveUrl(given: unknown): Promise<string> {
   if (typeof given === 'string' && given !== '') return given;
+  const { EMBEDDED_DEFAULT_DATA_DIR, embeddedServerInfo } = await import('../dev/embedded/server.js');
   const embedded = embeddedServerInfo(EMBEDDED_DEFAULT_DATA_DIR);
   if (embedded) return embedded.url;
   throw new ConfigError(`DATABASE_URL is not set and no embedded server runs on ${EMBEDDED_DEFAULT_DATA_DIR}: set DATABASE_URL (or --database-url)`);
@@ -250,7 +253,7 @@ export async function runStatus(argv: string[]): Promise<number> {
     return 0;
   }
   const o = parseOptions(STATUS_OPTIONS, argv, process.env);
-  const url = resolveUrl(o.databaseUrl);
+  const url = await resolveUrl(o.databaseUrl);
   let status: SyncStatus;
   try {
     status = await readStatus(url, o.staleAfter as number);

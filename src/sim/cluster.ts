@@ -1,51 +1,19 @@
 // The simulated KubeVirt controllers: VM and VMI models, and the sequences of writes a real
 // cluster makes for each user action (start, stop, hotplug, guest agent, delete...). Each step
 // is one write, hence one watch event, in the order virt-controller/virt-handler produce them.
-import crypto from 'node:crypto';
 import {
   FEDORA,
   renderVm,
   renderVmi,
   timestamp,
-  type CpuTopology,
   type GuestOSInfo,
-  type RunStrategy,
   type VmModel,
   type VmiModel,
 } from './kubevirt.js';
+import { buildVm, newVmi, type CreateVmOptions, type SeedOptions } from './models.js';
 import type { Store } from './store.js';
 
-export interface CreateVmOptions {
-  /** Default { cores: 1, sockets: 1, threads: 1 }. */
-  cpu?: Partial<CpuTopology>;
-  /** Guest memory quantity, default "2Gi". */
-  memory?: string;
-  /** Render memory as domain.memory.guest (default) or only as resources.requests.memory. */
-  memoryAsGuest?: boolean;
-  /** Start it (VMI created and Running) right away. Default false. */
-  running?: boolean;
-  /** Default Always when running, Halted otherwise; 'legacy' renders spec.running instead. */
-  runStrategy?: RunStrategy | 'legacy';
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  /** Value of the `vm.kubevirt.io/os` annotation (e.g. "fedora", "windows2k22"). */
-  osHint?: string;
-  /** When running: connect the guest agent with this report (true = Fedora). */
-  guestAgent?: GuestOSInfo | boolean;
-  /** Node the VMI lands on, default node01..node03 by name hash. */
-  nodeName?: string;
-}
-
-export interface SeedOptions extends Omit<CreateVmOptions, 'running' | 'guestAgent'> {
-  /** Namespaces to spread VMs over (round robin). Default ["default"]. */
-  namespaces?: string[];
-  /** Name prefix, default "vm"; names are prefix-000001... */
-  prefix?: string;
-  /** Share of VMs that are running (have a Running VMI), default 1. */
-  runningRatio?: number;
-  /** Share of running VMs with a connected guest agent, default 1. */
-  agentRatio?: number;
-}
+export type { CreateVmOptions, SeedOptions };
 
 export class NotFoundError extends Error {
   constructor(
@@ -106,58 +74,16 @@ export class Cluster {
     }
   }
 
-  private newVmi(vm: VmModel, opts: { nodeName?: string } = {}): VmiModel {
-    const now = timestamp();
-    return {
-      namespace: vm.namespace,
-      name: vm.name,
-      uid: crypto.randomUUID(),
-      created: now,
-      owner: { name: vm.name, uid: vm.uid, generation: vm.generation },
-      labels: { 'kubevirt.io/domain': vm.name, 'kubevirt.io/size': 'small' },
-      annotations: vm.osHint ? { 'vm.kubevirt.io/os': vm.osHint } : {},
-      phase: 'Pending',
-      phaseSince: now,
-      nodeName: opts.nodeName ?? nodeFor(vm.name),
-      ip: this.nextIp(),
-      cpu: { ...vm.cpu },
-      memory: vm.memory,
-      paused: false,
-    };
-  }
-
   private nextIp(): string {
     const n = this.ipCounter++;
     return `10.244.${(n >> 8) & 255}.${n & 255}`;
-  }
-
-  private buildVm(ns: string, name: string, opts: CreateVmOptions): VmModel {
-    const now = timestamp();
-    const strategy = opts.runStrategy ?? (opts.running ? 'Always' : 'Halted');
-    return {
-      namespace: ns,
-      name,
-      uid: crypto.randomUUID(),
-      created: now,
-      generation: 1,
-      labels: { ...(opts.labels ?? {}) },
-      annotations: { ...(opts.annotations ?? {}) },
-      osHint: opts.osHint,
-      runStrategy: strategy === 'legacy' ? undefined : strategy,
-      running: strategy === 'legacy' ? !!opts.running : undefined,
-      cpu: { cores: opts.cpu?.cores ?? 1, sockets: opts.cpu?.sockets ?? 1, threads: opts.cpu?.threads ?? 1, maxSockets: opts.cpu?.maxSockets },
-      memory: opts.memory ?? '2Gi',
-      memoryAsGuest: opts.memoryAsGuest ?? true,
-      printableStatus: 'Stopped',
-      statusSince: now,
-    };
   }
 
   /** Creates a VM (ADDED, Stopped); with `running`, then walks it through the start sequence. */
   async createVM(ns: string, name: string, opts: CreateVmOptions = {}): Promise<void> {
     const key = `${ns}/${name}`;
     if (this.vms.has(key)) throw new Error(`virtualmachines.kubevirt.io "${key}" already exists`);
-    const vm = this.buildVm(ns, name, opts);
+    const vm = buildVm(ns, name, opts);
     this.vms.set(key, vm);
     this.writeVm(vm);
     if (opts.running) await this.run(this.startSteps(vm, opts.nodeName));
@@ -172,7 +98,7 @@ export class Cluster {
         this.writeVm(vm);
       },
       () => {
-        vmi = this.newVmi(vm, { nodeName });
+        vmi = newVmi(vm, this.nextIp(), { nodeName });
         vm.vmi = vmi;
         this.writeVmi(vmi); // ADDED, Pending
       },
@@ -380,8 +306,8 @@ export class Cluster {
 
   /** A VMI with no owning VM (kubectl create -f vmi.yaml), Running. */
   async createStandaloneVMI(ns: string, name: string, opts: CreateVmOptions = {}): Promise<void> {
-    const shell = this.buildVm(ns, name, opts);
-    const vmi = this.newVmi(shell, { nodeName: opts.nodeName });
+    const shell = buildVm(ns, name, opts);
+    const vmi = newVmi(shell, this.nextIp(), { nodeName: opts.nodeName });
     vmi.owner = undefined;
     this.setPhase(vmi, 'Running');
     vmi.currentCpu = { cores: vmi.cpu.cores, sockets: vmi.cpu.sockets, threads: vmi.cpu.threads };
@@ -414,10 +340,10 @@ export class Cluster {
       if (this.vms.has(`${ns}/${name}`)) continue;
       // Spread the ratios evenly rather than randomly so fixtures are reproducible.
       const running = Math.floor((i + 1) * runningRatio) > Math.floor(i * runningRatio);
-      const vm = this.buildVm(ns, name, { ...opts, running });
+      const vm = buildVm(ns, name, { ...opts, running });
       this.vms.set(`${ns}/${name}`, vm);
       if (running) {
-        const vmi = this.newVmi(vm);
+        const vmi = newVmi(vm, this.nextIp());
         vmi.phase = 'Running';
         vmi.currentCpu = { cores: vmi.cpu.cores, sockets: vmi.cpu.sockets, threads: vmi.cpu.threads };
         if (Math.floor((i + 1) * agentRatio) > Math.floor(i * agentRatio)) vmi.guestOS = FEDORA;
@@ -440,10 +366,4 @@ export class Cluster {
       if (vm) vm.vmi = undefined;
     }
   }
-}
-
-function nodeFor(name: string): string {
-  let h = 0;
-  for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) | 0;
-  return `node0${(Math.abs(h) % 3) + 1}`;
 }
