@@ -97,7 +97,13 @@ async function main(): Promise<number> {
     const concurrency = process.env.TEST_CONCURRENCY ?? '3';
     // --test-force-exit: a test file's process exits once its tests are done. Without it, one that
     // ended right after fault injection was seen spinning in Node's exit-time handle cleanup forever.
-    const child = spawn(process.execPath, ['--test', '--test-force-exit', `--test-concurrency=${concurrency}`, ...files], {
+    // Two reporters: TAP on stdout as before, and one naming each test file (and, at the end, the
+    // failed ones) on stderr.
+    const reporters = [
+      '--test-reporter=tap', '--test-reporter-destination=stdout',
+      `--test-reporter=${path.join(distTestDir, 'file-reporter.js')}`, '--test-reporter-destination=stderr',
+    ];
+    const child = spawn(process.execPath, ['--test', '--test-force-exit', `--test-concurrency=${concurrency}`, ...reporters, ...files], {
       stdio: 'inherit',
       env: {
         ...process.env,

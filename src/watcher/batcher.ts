@@ -16,6 +16,19 @@ export interface BatchSummary {
 export type BatchWriter = (events: WatchEvent[], checkpoints: Checkpoint[]) => Promise<BatchSummary>;
 
 
+/** Time and the flush timer, injectable so a test decides when maxWaitMs has passed. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 export interface BatcherOptions {
   maxEvents: number;
   maxWaitMs: number;
@@ -27,6 +40,8 @@ export interface BatcherOptions {
   onFatal: (err: unknown) => void;
   logger: Logger;
   metrics?: Metrics;
+  /** Default: real time and timers. */
+  clock?: Clock;
 }
 
 interface Pending {
@@ -42,14 +57,18 @@ export class Batcher {
   private pending = new Map<string, Pending>();
   private checkpoints = new Map<string, Checkpoint>();
   private firstAt = 0;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: unknown = null;
   private inflight: Promise<void> | null = null;
   private waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
   private failure: unknown = null;
   private closed = false;
   private readonly stop = new AbortController();
 
-  constructor(private readonly options: BatcherOptions) {}
+  private readonly clock: Clock;
+
+  constructor(private readonly options: BatcherOptions) {
+    this.clock = options.clock ?? realClock;
+  }
 
   /** Objects waiting for the next batch. */
   get pendingSize(): number {
@@ -105,7 +124,7 @@ export class Batcher {
     if (this.closed) return;
     this.closed = true;
     this.stop.abort();
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
     this.rejectWaiters(new BatcherClosedError('batcher closed'));
   }
@@ -121,16 +140,16 @@ export class Batcher {
 
   private schedule(): void {
     if (this.pending.size === 0 && this.checkpoints.size === 0) return;
-    if (this.firstAt === 0) this.firstAt = Date.now();
+    if (this.firstAt === 0) this.firstAt = this.clock.now();
     if (this.inflight) return;
     if (this.pending.size >= this.options.maxEvents) return this.flush();
-    const due = this.firstAt + this.options.maxWaitMs - Date.now();
+    const due = this.firstAt + this.options.maxWaitMs - this.clock.now();
     if (due <= 0) return this.flush();
-    if (!this.timer) this.timer = setTimeout(() => this.flush(), due);
+    if (!this.timer) this.timer = this.clock.setTimeout(() => this.flush(), due);
   }
 
   private flush(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
     if (this.inflight || this.closed || this.failure !== null) return;
     if (this.pending.size === 0 && this.checkpoints.size === 0) return;

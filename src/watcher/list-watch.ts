@@ -151,7 +151,7 @@ export class ResourceWatch {
           reason = 'gone';
         } else {
           reason = 'error';
-          this.logger.warn({ err, resourceVersion: rv }, 'watch failed');
+          this.logger.warn({ err, resourceVersion: rv, consecutiveFailures: pacer.attempts + 1 }, 'watch failed');
         }
       }
       metrics?.watchRestarts.inc({ kind: this.kind, reason });

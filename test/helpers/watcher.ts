@@ -1,14 +1,32 @@
 // The real watcher process (`node dist/src/cli/main.js run`) for end-to-end tests, plus a simulator
-// and a kubeconfig for it. Every process started here is killed by stopAllWatchers().
+// and a kubeconfig for it. Every process started here is killed by stopAllWatchers(). Each one logs
+// at info into its own buffer; when a test fails, the logs of the watchers it saw are printed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { afterEach } from 'node:test';
 import { packageRoot } from '../../src/lib/paths.js';
 
 const cli = path.join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const running = new Set<WatcherProcess>();
+/** Watchers running, or that exited since the last test ended: the ones a failing test saw. */
+const seen = new Set<WatcherProcess>();
+
+/** Lines of each watcher's log printed when a test fails (WATCHER_LOG_LINES; 0 = none). */
+const LOG_LINES_ON_FAILURE = Number(process.env.WATCHER_LOG_LINES ?? 150);
+
+afterEach((t) => {
+  // TestContext.passed (Node >= 20.12): false once the test has failed.
+  if ((t as unknown as { passed?: boolean }).passed === false && LOG_LINES_ON_FAILURE > 0) {
+    for (const w of seen) {
+      const state = w.alive ? 'running' : 'exited';
+      console.error(`--- watcher ${w.holder} (pid ${w.child.pid}, ${state}), last ${LOG_LINES_ON_FAILURE} log lines, test "${t.name}" failed:\n${w.tail(LOG_LINES_ON_FAILURE)}\n--- end of watcher ${w.holder}`);
+    }
+  }
+  for (const w of seen) if (!w.alive) seen.delete(w);
+});
 
 /** Settings that make the watcher react in test time; each can be overridden per process. */
 export const FAST_ENV: Record<string, string> = {
@@ -113,6 +131,7 @@ export function startWatcher(options: StartWatcherOptions): WatcherProcess {
   });
   const proc = new WatcherProcess(child, options.holder);
   running.add(proc);
+  seen.add(proc);
   return proc;
 }
 

@@ -2,7 +2,7 @@
 // and the NUL/managedFields hygiene of what it sends.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Batcher, type BatcherOptions } from '../../src/watcher/batcher.js';
+import { Batcher, type BatcherOptions, type Clock } from '../../src/watcher/batcher.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { prepareObject, toJsonb, type Checkpoint, type WatchEvent } from '../../src/watcher/events.js';
 import { eventually } from '../helpers/eventually.js';
@@ -28,6 +28,30 @@ function controlledWriter(): { calls: Call[]; write: BatcherOptions['write'] } {
 function vm(name: string, rv: number, type: WatchEvent['type'] = 'MODIFIED', ns = 'ns'): WatchEvent {
   return { type, object: { kind: 'VirtualMachine', apiVersion: 'kubevirt.io/v1', metadata: { namespace: ns, name, uid: `uid-${name}`, resourceVersion: String(rv) } } };
 }
+/** A clock that moves only when the test says so: timers fire inside advance(), never on their own. */
+function manualClock(): Clock & { advance(ms: number): void } {
+  let now = 1_000_000;
+  let nextId = 1;
+  const timers = new Map<number, { at: number; fn: () => void }>();
+  return {
+    now: () => now,
+    setTimeout(fn, ms) {
+      const id = nextId++;
+      timers.set(id, { at: now + ms, fn });
+      return id;
+    },
+    clearTimeout: (id) => void timers.delete(id as number),
+    advance(ms) {
+      now += ms;
+      for (const [id, t] of [...timers].sort((a, b) => a[1].at - b[1].at)) {
+        if (t.at > now || !timers.has(id)) continue;
+        timers.delete(id);
+        t.fn();
+      }
+    },
+  };
+}
+
 const cp = (rv: number): Checkpoint => ({ kind: 'VirtualMachine', scope: '', resourceVersion: String(rv) });
 
 function batcher(write: BatcherOptions['write'], over: Partial<BatcherOptions> = {}): Batcher {
@@ -46,13 +70,17 @@ function batcher(write: BatcherOptions['write'], over: Partial<BatcherOptions> =
 describe('batcher', () => {
   test('coalesces per object (last wins) and sends the last checkpoint per stream', async () => {
     const w = controlledWriter();
-    const b = batcher(w.write, { maxEvents: 100 });
+    const clock = manualClock();
+    const b = batcher(w.write, { maxEvents: 100, maxWaitMs: 20, clock });
     await b.push(vm('a', 1, 'ADDED'), cp(1));
     await b.push(vm('b', 2), cp(2));
+    clock.advance(19);
     await b.push(vm('a', 3), cp(3));
     await b.push(vm('a', 4, 'DELETED'), cp(4));
     await b.push(vm('a', 4, 'DELETED', 'other'), cp(5));
-    await eventually(() => w.calls.length === 1, 2000, 'flush after maxWaitMs');
+    assert.equal(w.calls.length, 0, 'nothing written before maxWaitMs, however slow the machine');
+    clock.advance(1);
+    assert.equal(w.calls.length, 1, 'written once maxWaitMs has passed since the first event');
     const [call] = w.calls;
     assert.deepEqual(
       call!.events.map((e) => `${e.object.metadata!.namespace}/${e.object.metadata!.name}@${e.object.metadata!.resourceVersion}:${e.type}`),

@@ -1,7 +1,17 @@
 // Configuration: flag > environment > default, validation with clear errors, a frozen result.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, loadListenConfig, loadRunConfig, optionsHelp, parseAddr, RUN_OPTIONS } from '../../src/lib/config.js';
+import {
+  ConfigError,
+  DATABASE_URL_OPTION,
+  loadListenConfig,
+  loadRunConfig,
+  optionsHelp,
+  parseAddr,
+  parseOptions,
+  RUN_OPTIONS,
+  type OptionSpec,
+} from '../../src/lib/config.js';
 
 const URL = 'postgres://sync:s3cret@db.example:5432/ssvirt';
 
@@ -74,8 +84,19 @@ describe('watcher config', () => {
   test('errors never echo the database URL', () => {
     assert.throws(
       () => loadRunConfig(['--database-url', 'mysql://u:hunter2@h/d'], {}),
-      (err: Error) => !err.message.includes('hunter2'),
+      (err: Error) => err instanceof ConfigError && /must be a postgres/.test(err.message) && !err.message.includes('hunter2'),
     );
+  });
+
+  test('a secret option that fails validation is redacted in the error; a plain one is quoted', () => {
+    const spec: OptionSpec = { key: 'token', flag: '--token', env: ['TOKEN'], type: 'int', default: null, help: 'a secret number' };
+    assert.throws(() => parseOptions([{ ...spec, secret: true }], ['--token', 'hunter2'], {}),
+      (err: Error) => err instanceof ConfigError && err.message === 'invalid --token=[redacted]: expected an integer');
+    assert.throws(() => parseOptions([{ ...spec, secret: true }], [], { TOKEN: 'hunter2' }),
+      (err: Error) => err instanceof ConfigError && err.message === 'invalid TOKEN=[redacted]: expected an integer');
+    assert.throws(() => parseOptions([spec], ['--token', 'hunter2'], {}),
+      (err: Error) => err instanceof ConfigError && err.message === 'invalid --token="hunter2": expected an integer');
+    assert.equal(DATABASE_URL_OPTION.secret, true, 'the database URL is a secret option');
   });
 
   test('listen options', () => {

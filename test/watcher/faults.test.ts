@@ -79,7 +79,7 @@ describe('watcher under faults', () => {
     await sim.hotplugMemory(NS, 'f-410h', '4Gi');
     await expectVm(db, NS, 'f-410h', { memory_mb: 4096 }, 'change after HTTP 410');
     const c = await sim.until((c) => c.lists.virtualmachines + c.lists.virtualmachineinstances >= before.lists.virtualmachines + before.lists.virtualmachineinstances + 2);
-    assert.ok(c.watchesExpired >= before.watchesExpired);
+    assert.equal(c.watchesExpired, before.watchesExpired + 2, 'both forced 410s were served');
   });
 
   test('a deletion missed while away is found by the relist after compaction (sweep)', async () => {
@@ -100,10 +100,19 @@ describe('watcher under faults', () => {
   });
 
   test('a server answering 503 is retried with backoff, and converges', async () => {
+    const before = sim.counters();
+    const failuresLogged = watcher.logs().filter((l) => l.msg === 'watch failed').length;
     sim.failRequests({ status: 503, count: 6, only: 'watch' });
     sim.dropStreams();
     await sim.stopVM(NS, 'f-5xx');
     await expectVm(db, NS, 'f-5xx', { status: 'POWERED_OFF' }, 'change after 503s');
+    const c = await sim.until((c) => c.injectedFailures >= before.injectedFailures + 6);
+    assert.equal(c.injectedFailures, before.injectedFailures + 6, 'six 503s served');
+    // Six failed watches over two kinds: one kind failed at least three times in a row, each one
+    // followed by a longer backoff (the pacer's attempt grows; it resets only after a healthy stream).
+    const failures = watcher.logs().filter((l) => l.msg === 'watch failed').slice(failuresLogged);
+    assert.ok(failures.length >= 6, watcher.tail());
+    assert.ok(Math.max(...failures.map((l) => Number(l.consecutiveFailures))) >= 3, JSON.stringify(failures.map((l) => l.consecutiveFailures)));
     assert.ok(watcher.alive, 'still running');
   });
 });
