@@ -189,6 +189,7 @@ export class Batcher {
       metrics?.batchSize.observe(events.length);
       for (const p of batch) metrics?.eventLag.observe((now - p.receivedAt) / 1000);
       metrics?.recordFieldUpdates(summary?.field_updates);
+      metrics?.recordBatch(summary, checkpoints);
       logger.debug({ events: events.length, checkpoints: checkpoints.length, summary }, 'batch committed');
     } catch (err) {
       if (this.closed) return;

@@ -5,7 +5,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { Pacer, type Backoff } from '../lib/retry.js';
 import { KubeApiError, type Kind, type KubeClient, type KubeObject, type ObjectList } from './kube-client.js';
 import type { Logger } from '../lib/log.js';
-import type { Metrics } from './metrics.js';
+import { setResourceVersion, type Metrics } from './metrics.js';
 import { BatcherClosedError } from './batcher.js';
 import { isDatabaseError } from '../pg/errors.js';
 import { prepareObject, type Checkpoint, type WatchEvent } from './events.js';
@@ -55,6 +55,8 @@ export class ResourceWatch {
   established = false;
   /** Last time a stream of this watch was open and delivering. */
   private lastAliveAt = 0;
+  /** Last time the API server answered: a list page, a stream opened, data on it (for step-down). */
+  lastContactAt = 0;
   private readonly logger: Logger;
 
   constructor(
@@ -91,6 +93,7 @@ export class ResourceWatch {
       try {
         do {
           const page: ObjectList = await next!;
+          this.lastContactAt = Date.now();
           cont = page.metadata?.continue || undefined;
           // The next page is fetched while this one is staged: the API server and the database work at once.
           next = cont ? fetchPage(cont) : null;
@@ -167,7 +170,7 @@ export class ResourceWatch {
     const { kube, options } = this.deps;
     const res = await kube.watch(this.kind, this.scope, { resourceVersion, timeoutSeconds: options.watchTimeoutSeconds }, signal);
     this.established = true;
-    this.lastAliveAt = Date.now();
+    this.lastAliveAt = this.lastContactAt = Date.now();
     let rv = resourceVersion;
     let lines = 0;
     let idle = false;
@@ -186,7 +189,7 @@ export class ResourceWatch {
       // for-await stops reading while a line is being handled: a blocked push() pauses the socket.
       for await (const chunk of res as AsyncIterable<Buffer>) {
         if (timer) clearTimeout(timer);
-        this.lastAliveAt = Date.now();
+        this.lastAliveAt = this.lastContactAt = Date.now();
         buffer += decoder.write(chunk);
         let nl: number;
         while ((nl = buffer.indexOf('\n')) >= 0) {
@@ -227,6 +230,7 @@ export class ResourceWatch {
     }
     if (!object || typeof object !== 'object') return undefined;
     const rv = object.metadata?.resourceVersion;
+    if (metrics) setResourceVersion(metrics.watchResourceVersion, this.kind, this.scope, rv);
     if (type === 'BOOKMARK') {
       if (rv && rv !== current) sink.checkpoint({ kind: this.kind, scope: this.scope, resourceVersion: rv });
       return rv;

@@ -112,8 +112,67 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly lastBatchAt = new Gauge({
+    name: 'ssvirt_vm_sync_last_batch_success_timestamp_seconds',
+    help: 'Unix time of the last batch this process committed (0 before its first)',
+    registers: [this.registry],
+  });
+
+  readonly rejectedObjects = new Counter({
+    name: 'ssvirt_vm_sync_rejected_objects_total',
+    help: 'Objects the database refused to stage (recorded in vm_sync.rejects), from apply_batch summaries',
+    registers: [this.registry],
+  });
+
+  readonly watchResourceVersion = new Gauge({
+    name: 'ssvirt_vm_sync_watch_resource_version',
+    help: 'Last resourceVersion received on the watch, by kind and scope (numeric resourceVersions only)',
+    labelNames: ['kind', 'scope'] as const,
+    registers: [this.registry],
+  });
+
+  readonly checkpointResourceVersion = new Gauge({
+    name: 'ssvirt_vm_sync_checkpoint_resource_version',
+    help: 'Last resourceVersion committed to vm_sync.watch_state, by kind and scope (numeric resourceVersions only)',
+    labelNames: ['kind', 'scope'] as const,
+    registers: [this.registry],
+  });
+
+  readonly watchEstablished = new Gauge({
+    name: 'ssvirt_vm_sync_watch_established',
+    help: '1 while the leader has this watch established (or had it moments ago), 0 when not; absent on a standby',
+    labelNames: ['kind', 'scope'] as const,
+    registers: [this.registry],
+  });
+
+  readonly watchesDownSeconds = new Gauge({
+    name: 'ssvirt_vm_sync_leader_watches_down_seconds',
+    help: 'How long this leader has had a watch not established (0 when all are, or when not leading)',
+    registers: [this.registry],
+  });
+
+  readonly stepDowns = new Counter({
+    name: 'ssvirt_vm_sync_step_downs_total',
+    help: 'Terms this process resigned because its watches were not established for STEP_DOWN_AFTER_MS',
+    registers: [this.registry],
+  });
+
+  readonly notifyQueueUsage = new Gauge({
+    name: 'ssvirt_vm_sync_notify_queue_usage_ratio',
+    help: "Share of PostgreSQL's NOTIFY queue in use (pg_notification_queue_usage()); vm_changed listeners that do not read fill it, and a full queue fails the batches",
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'ssvirt_vm_sync_' });
+  }
+
+  /** After a committed batch (or list page): its time, rejects and the checkpoints it saved. */
+  recordBatch(summary: Record<string, unknown> | undefined, checkpoints: ReadonlyArray<{ kind: string; scope: string; resourceVersion: string }> = []): void {
+    this.lastBatchAt.set(Date.now() / 1000);
+    const rejected = Number(summary?.rejected ?? 0);
+    if (Number.isFinite(rejected) && rejected > 0) this.rejectedObjects.inc(rejected);
+    for (const c of checkpoints) setResourceVersion(this.checkpointResourceVersion, c.kind, c.scope, c.resourceVersion);
   }
 
   recordFieldUpdates(updates: unknown): void {
@@ -123,4 +182,10 @@ export class Metrics {
       this.vmiDataUpdates.inc({ namespace: u.namespace ?? '', field: u.field, result: String(u.result ?? '') }, u.count);
     }
   }
+}
+
+/** resourceVersions are opaque strings; in practice (etcd) they are integers, and only those are exported. */
+export function setResourceVersion(gauge: Gauge<'kind' | 'scope'>, kind: string, scope: string, rv: string | undefined): void {
+  if (!rv || !/^\d{1,15}$/.test(rv)) return;
+  gauge.set({ kind, scope: scope || '*' }, Number(rv));
 }

@@ -11,6 +11,7 @@ import { Metrics } from './metrics.js';
 import { migrate } from '../pg/migrate.js';
 import { runTerm } from './term.js';
 import type { ResourceWatch } from './list-watch.js';
+import { standbyLog } from './standby-log.js';
 
 export async function runWatcher(config: Readonly<RunConfig>, options: { logger: Logger; signal: AbortSignal }): Promise<number> {
   const { logger, signal } = options;
@@ -35,15 +36,19 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
   const metrics = new Metrics();
   // Probes and the populated-ratio gauge use a small pool of their own, never the leader session.
   const pool = createPool(config.databaseUrl, { applicationName: 'ssvirt-vm-sync probe', max: 2 });
-  const elector = new LeaderElector({
-    databaseUrl: config.databaseUrl,
-    holder: config.holder,
-    pollMs: config.leaderPollMs,
-    backoff,
-    closeTimeoutMs: Math.max(500, config.shutdownTimeoutMs / 4),
-    logger,
-    metrics,
-  });
+  const newElector = (): LeaderElector =>
+    new LeaderElector({
+      databaseUrl: config.databaseUrl,
+      holder: config.holder,
+      pollMs: config.leaderPollMs,
+      backoff,
+      closeTimeoutMs: Math.max(500, config.shutdownTimeoutMs / 4),
+      logger,
+      metrics,
+    });
+  let elector = newElector();
+  /** Set while standing aside after a step-down: a standby that does not campaign. */
+  let standingAside = false;
   let watches: readonly ResourceWatch[] = [];
   const readiness: Readiness = {
     async check() {
@@ -58,7 +63,7 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
         if (watches.length === 0) return 'leader: watches not started yet';
         const down = watches.filter((w) => !w.ready).map((w) => `${w.kind}/${w.scope || '*'}`);
         if (down.length) return `leader: watches not established: ${down.join(', ')}`;
-      } else if (elector.role !== 'standby') {
+      } else if (elector.role !== 'standby' && !standingAside) {
         return elector.role;
       }
       return null;
@@ -67,6 +72,7 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
 
   let ops: OpsServer | null = null;
   let ratio: Promise<void> = Promise.resolve();
+  let standby: Promise<void> = Promise.resolve();
   try {
     if (config.metricsAddr) ops = await startOpsServer(config.metricsAddr, { metrics, readiness, logger });
     if (config.migrate) await withRetry(() => migrate(config.databaseUrl, logger), { what: 'migrate', classify: isTransient, logger, signal, backoff });
@@ -74,13 +80,37 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
     const kube = new KubeClient({ kubeconfig: config.kubeconfig, requestTimeoutMs: config.requestTimeoutMs });
     logger.info({ server: kube.server }, 'kubernetes API');
     ratio = ratioLoop(pool, metrics, config.ratioIntervalMs, logger, signal);
-    await elector.run(
-      (session, term, termSignal) => runTerm(session, term, { config, kube, logger, metrics, onWatches: (w) => (watches = w) }, termSignal),
-      signal,
-    );
+    standby = standbyLog(pool, () => (standingAside ? 'aside' : elector.role), config, logger, signal);
+    // Each round campaigns until shutdown, or until a term steps down (its watches stayed down):
+    // then the lock is released and this process stands aside before campaigning again.
+    while (!signal.aborted) {
+      const round = new AbortController();
+      const stop = (): void => round.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      let steppedDown: string | null = null;
+      const onStepDown = (reason: string): void => {
+        steppedDown = reason;
+        round.abort();
+      };
+      try {
+        await elector.run(
+          (session, term, termSignal) => runTerm(session, term, { config, kube, logger, metrics, onWatches: (w) => (watches = w), onStepDown }, termSignal),
+          round.signal,
+        );
+      } finally {
+        signal.removeEventListener('abort', stop);
+      }
+      if (signal.aborted || steppedDown === null) break;
+      logger.warn({ reason: steppedDown, backoffMs: config.stepDownBackoffMs }, 'stepped down; standing aside before campaigning again');
+      standingAside = true;
+      await sleep(config.stepDownBackoffMs, signal);
+      standingAside = false;
+      elector = newElector();
+    }
     return 0;
   } finally {
     await ratio;
+    await standby;
     await ops?.close();
     await pool.end().catch(() => undefined);
     logger.info('stopped');
@@ -93,6 +123,8 @@ async function ratioLoop(pool: ReturnType<typeof createPool>, metrics: Metrics, 
     try {
       const r = await pool.query<{ field: string; ratio: number | null }>('select field, ratio from vm_sync.populated_ratio()');
       for (const row of r.rows) metrics.populatedRatio.set({ field: row.field }, Number(row.ratio ?? 0));
+      const q = await pool.query<{ usage: number }>('select pg_notification_queue_usage() as usage');
+      metrics.notifyQueueUsage.set(Number(q.rows[0]?.usage ?? 0));
     } catch (err) {
       metrics.dbErrors.inc({ op: 'populated_ratio' });
       logger.debug({ err }, 'populated_ratio failed');

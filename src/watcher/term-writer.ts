@@ -52,11 +52,13 @@ export class TermWriter implements ListStore {
 
   async writeListPage(_kind: Kind, _scope: string, events: WatchEvent[]): Promise<void> {
     await this.batcher.drain();
-    await this.retrying('apply list page', () => this.session.applyBatch(events, [], this.mergeLists));
+    const summary = await this.retrying('apply list page', () => this.session.applyBatch(events, [], this.mergeLists));
+    this.options.metrics?.recordBatch(summary);
   }
 
   async finishList(kind: Kind, scope: string, presentUids: string[], resourceVersion: string): Promise<void> {
     await this.retrying('sweep', () => this.session.finishList(kind, scope, presentUids, resourceVersion, this.mergeLists));
+    this.options.metrics?.recordBatch(undefined, [{ kind, scope, resourceVersion }]);
   }
 
   /** Runs the cold start's lists with merging deferred, then merges everything staged once. */

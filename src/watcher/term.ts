@@ -8,6 +8,7 @@ import type { Logger } from '../lib/log.js';
 import type { Metrics } from './metrics.js';
 import type { LeaderSession } from './leader-session.js';
 import { ResourceWatch } from './list-watch.js';
+import { monitorWatches } from './step-down.js';
 import { TermWriter } from './term-writer.js';
 
 export interface TermDeps {
@@ -17,6 +18,8 @@ export interface TermDeps {
   metrics?: Metrics;
   /** Receives the watches of the running term (empty when none), for /readyz. */
   onWatches?: (watches: readonly ResourceWatch[]) => void;
+  /** Called when the watches stayed down for STEP_DOWN_AFTER_MS: the owner ends the term (step-down.ts). */
+  onStepDown?: (reason: string) => void;
 }
 
 export async function runTerm(session: LeaderSession, term: string, deps: TermDeps, signal: AbortSignal): Promise<void> {
@@ -39,6 +42,10 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
   const watches = KINDS.flatMap((kind) => scopes.map((scope) => new ResourceWatch(kind, scope, { kube: deps.kube, sink: batcher, store: writer, options: { ...config, backoff }, logger, metrics })));
   let reconciler: Promise<void> = Promise.resolve();
   let running: Promise<void>[] = [];
+  // From the term's start: a cold start that cannot list is as down as a watch that cannot connect.
+  const health = deps.onStepDown
+    ? monitorWatches(watches, { afterMs: config.stepDownAfterMs, logger, metrics, onStepDown: deps.onStepDown }, local.signal)
+    : Promise.resolve();
   try {
     const saved = new Map((await session.readWatchState()).map((s) => [`${s.kind}/${s.scope}`, s.resourceVersion]));
     const positions = new Map<ResourceWatch, string>();
@@ -76,7 +83,7 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
     local.abort();
     signal.removeEventListener('abort', stop);
     deps.onWatches?.([]);
-    await Promise.allSettled([...running, reconciler]);
+    await Promise.allSettled([...running, reconciler, health]);
     // On a clean shutdown the batch in flight and what is queued are written (bounded in time);
     // after a failure nothing more is: the next leader resumes from the last committed checkpoint.
     if (failure === null && !session.lost) {
