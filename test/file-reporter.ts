@@ -1,23 +1,29 @@
-// A node:test reporter that names each test file as its results arrive, and each failed test with
-// its file. test/run.ts runs it beside the TAP reporter (on stderr).
+// A node:test reporter that names each test file when it starts and when it ends, and each failed
+// test with its file. test/run.ts runs it beside the TAP reporter (on stderr).
 import path from 'node:path';
 
 interface TestEvent {
   type: string;
-  data: { file?: string; name?: string };
+  data: { file?: string; name?: string; nesting?: number; details?: { duration_ms?: number; passed?: boolean } };
 }
 
 export default async function* fileReporter(source: AsyncIterable<TestEvent>): AsyncGenerator<string> {
-  const seen = new Set<string>();
-  const started = Date.now();
+  const started = new Set<string>();
+  const t0 = Date.now();
+  const at = () => `${Math.round((Date.now() - t0) / 1000)} s`;
   for await (const event of source) {
     const file = event.data?.file;
-    if (!file) continue;
+    // Every file is enqueued at once; the first other event of a file is its start.
+    if (!file || event.type === 'test:enqueue') continue;
     const rel = path.relative(process.cwd(), file);
-    if (!seen.has(file)) {
-      seen.add(file);
-      yield `# file ${seen.size}: ${rel} (${Math.round((Date.now() - started) / 1000)} s into the run)\n`;
+    if (!started.has(file)) {
+      started.add(file);
+      yield `# started ${rel} (at ${at()})\n`;
     }
-    if (event.type === 'test:fail') yield `# FAILED in ${rel}: ${event.data.name ?? '?'}\n`;
+    const isFile = event.data.name === file;
+    if (event.type === 'test:fail') yield `# FAILED in ${rel}: ${isFile ? '(the file itself)' : event.data.name}\n`;
+    if (event.type === 'test:complete' && isFile) {
+      yield `# finished ${rel} (at ${at()}, ${event.data.details?.passed === false ? 'failed' : 'passed'})\n`;
+    }
   }
 }

@@ -3,19 +3,18 @@
 // `ssvirt-vm-sync listen --since SEQ` resumes from a sequence number.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import crypto from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { packageRoot } from '../../src/lib/paths.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { eventually } from '../helpers/eventually.js';
+import { createLoginRole, dropLoginRoles } from '../helpers/roles.js';
 import { ev, vm, vmsRowsSql } from './objects.js';
 
 const NS = 'feed';
 const NAMES = Array.from({ length: 20 }, (_, i) => `f-${i}`);
 let db: TestDatabase;
-const roles: string[] = [];
 const children: ChildProcess[] = [];
 
 before(async () => {
@@ -25,12 +24,8 @@ before(async () => {
 });
 after(async () => {
   for (const c of children) c.kill('SIGKILL');
+  if (db) await dropLoginRoles(db);
   await db?.drop();
-  for (const role of roles) {
-    const c = new pg.Client({ connectionString: process.env.VM_SYNC_TEST_SERVER });
-    await c.connect();
-    await c.query(`drop role if exists ${role}`).finally(() => c.end());
-  }
 });
 
 let rv = 1;
@@ -40,12 +35,7 @@ function changes(names: string[], cpu: number): string {
 }
 
 async function readerUrl(): Promise<string> {
-  const role = `vmsync_t_feed_${crypto.randomBytes(4).toString('hex')}`;
-  await db.query(`create role ${role} login in role vm_sync_reader`);
-  roles.push(role);
-  const u = new URL(db.url);
-  u.username = role;
-  return u.toString();
+  return (await createLoginRole(db, 'vm_sync_reader', 'feed')).url;
 }
 
 describe('change feed', () => {

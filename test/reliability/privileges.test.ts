@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createLoginRole, dropLoginRoles } from '../helpers/roles.js';
 import { ev, vm, vmi, vmsRowsSql } from './objects.js';
 
 const WRITER_FUNCTIONS = [
@@ -25,18 +26,12 @@ const WRITER_FUNCTIONS = [
 const READER_VIEWS = ['vm_sync.snapshot_overview', 'vm_sync.recent_rejects', 'vm_sync.change_feed', 'vm_sync.sync_status'];
 
 let db: TestDatabase;
-const roles: string[] = [];
 const clients: pg.Client[] = [];
 
-/** A LOGIN role, member of `group`, unique to this run; dropped in after(). */
+/** A connection as a LOGIN member of `group` (its own password), unique to this run; dropped in after(). */
 async function loginAs(group: string): Promise<pg.Client> {
-  const role = `vmsync_t_${group.replace('vm_sync_', '')}_${crypto.randomBytes(4).toString('hex')}`;
-  await db.query(`create role ${role} login password 'not-a-secret' in role ${group}`);
-  roles.push(role);
-  const url = new URL(db.url);
-  url.username = role;
-  url.password = 'not-a-secret';
-  const client = new pg.Client({ connectionString: url.toString() });
+  const { url } = await createLoginRole(db, group);
+  const client = new pg.Client({ connectionString: url });
   client.on('error', () => undefined);
   await client.connect();
   clients.push(client);
@@ -64,10 +59,7 @@ before(async () => {
 
 after(async () => {
   for (const c of clients) await c.end().catch(() => undefined);
-  for (const role of roles) {
-    await db.query(`drop owned by ${role}`).catch(() => undefined);
-    await db.query(`drop role if exists ${role}`);
-  }
+  await dropLoginRoles(db);
   await db.drop();
 });
 
