@@ -83,8 +83,9 @@ $$;
 
 
 -- CPUs from a topology object {sockets, cores, threads}: the product, each missing or zero factor
--- counting as 1 (KubeVirt's defaulting). An object with none of the three gives nothing, so the
--- caller falls through to the next source (docs/contract.md#zero-topology).
+-- counting as 1 (KubeVirt's defaulting). An object with no factor above zero (none of the three, or
+-- {cores: 0, sockets: 0, threads: 0}) is no topology: it gives nothing, so the caller falls through
+-- to the next source, as KubeVirt treats an all-zero topology as absent (docs/contract.md#zero-topology).
 create or replace function vm_sync.cpu_count_of_topology(t jsonb, path text, out n integer, out problems jsonb)
 language plpgsql immutable parallel safe
 as $$
@@ -93,6 +94,7 @@ declare
   x      jsonb;
   num    numeric;
   total  numeric := 1;
+  given  boolean := false;
 begin
   if t is null or jsonb_typeof(t) = 'null' then
     return;
@@ -118,9 +120,10 @@ begin
       problems := coalesce(problems, '[]') || vm_sync.problem(path || '.' || factor, x, 'not a whole number');
     elsif num > 0 then
       total := total * num;
+      given := true;
     end if;
   end loop;
-  if problems is not null then
+  if problems is not null or not given then
     return;
   end if;
   if total > 2147483647 then
@@ -132,7 +135,7 @@ end;
 $$;
 
 comment on function vm_sync.cpu_count_of_topology(jsonb, text) is
-  'sockets x cores x threads (missing or zero factors count as 1); NULL n when no topology is given or it is unusable';
+  'sockets x cores x threads (missing or zero factors count as 1); NULL n when no factor is above zero or it is unusable';
 
 
 -- guest_os from status.guestOSInfo: prettyName; else name + " " + version; else name; else id.

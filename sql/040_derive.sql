@@ -98,7 +98,8 @@ comment on function vm_sync.derive_vmi(jsonb) is
   'cpu_count, memory_mb and guest_os a VirtualMachineInstance reports, its owning VM, and the values it could not use';
 
 
--- A VirtualMachine: its template's configured values, the OS hint, and its status.
+-- A VirtualMachine: its template's configured values, the OS hint, the instancetype it names, and
+-- its status.
 create or replace function vm_sync.derive_vm(vm jsonb)
 returns vm_sync.derived
 language plpgsql immutable parallel safe
@@ -108,6 +109,7 @@ declare
   cpu  record;
   mem  record;
   hint record;
+  it   record;
   bad  jsonb := '[]';
   ps   jsonb := vm #> '{status,printableStatus}';
 begin
@@ -131,7 +133,20 @@ begin
                                     'spec.template.metadata.annotations.vm.kubevirt.io/os');
     bad := bad || coalesce(hint.problems, '[]');
   end if;
+  -- Then the preference a VM names (for example rhel.9), below both annotations (CONTRACT 3b).
+  if hint.s is null then
+    hint := vm_sync.display_text_of(vm #> '{spec,preference,name}', 'spec.preference.name');
+    bad := bad || coalesce(hint.problems, '[]');
+  end if;
   d.guest_os_hint := hint.s;
+
+  -- The instancetype it names, which sizes it when no VMI runs (resolved by the merge).
+  it := vm_sync.instancetype_matcher(vm);
+  d.instancetype_kind := it.kind;
+  d.instancetype_name := it.name;
+  d.instancetype_revision := it.revision;
+  d.instancetype_spec_revision := it.spec_revision;
+  bad := bad || coalesce(it.problems, '[]');
 
   if ps is not null and jsonb_typeof(ps) not in ('string', 'null') then
     bad := bad || vm_sync.problem('status.printableStatus', ps, 'not a string');
@@ -144,4 +159,4 @@ end;
 $$;
 
 comment on function vm_sync.derive_vm(jsonb) is
-  'cpu_count, memory_mb, OS hint and status a VirtualMachine''s spec and status imply, and the values it could not use';
+  'cpu_count, memory_mb, OS hint, instancetype and status a VirtualMachine''s spec and status imply, and the values it could not use';

@@ -40,7 +40,7 @@ as $$
     when field ~ 'printableStatus|deletionTimestamp|runStrategy|running' then 'status'
     when field ~ '\.cpu|CPUTopology' then 'cpu_count'
     when field ~ 'memory' then 'memory_mb'
-    when field ~ 'guestOSInfo|vm\.kubevirt\.io/os' then 'guest_os'
+    when field ~ 'guestOSInfo|vm\.kubevirt\.io/os|spec\.preference' then 'guest_os'
     else 'event'
   end
 $$;
@@ -48,8 +48,38 @@ $$;
 comment on function vm_sync.column_of_field(text) is 'The vms column a field of a VM/VMI object feeds, for reject metrics';
 
 
+-- The kinds ingest stages, and the scope of each: VMs and VMIs (kubevirt.io), instancetypes and
+-- preferences (instancetype.kubevirt.io, preferences staged but unused), and apps/v1
+-- ControllerRevisions. Cluster-scoped kinds are staged under namespace ''.
+create or replace function vm_sync.kind_api_ok(kind text, api_version text)
+returns boolean
+language sql immutable parallel safe
+as $$
+  select case
+    when kind in ('VirtualMachine', 'VirtualMachineInstance') then api_version in ('kubevirt.io/v1', 'kubevirt.io/v1alpha3')
+    when kind in ('VirtualMachineInstancetype', 'VirtualMachineClusterInstancetype',
+                  'VirtualMachinePreference', 'VirtualMachineClusterPreference') then vm_sync.is_instancetype_api(api_version)
+    when kind = 'ControllerRevision' then api_version = 'apps/v1'
+    else false
+  end
+$$;
+
+comment on function vm_sync.kind_api_ok(text, text) is 'True when ingest stages objects of this kind and apiVersion';
+
+
+create or replace function vm_sync.cluster_scoped(kind text)
+returns boolean
+language sql immutable parallel safe
+as $$
+  select kind in ('VirtualMachineClusterInstancetype', 'VirtualMachineClusterPreference')
+$$;
+
+comment on function vm_sync.cluster_scoped(text) is 'True for the cluster-scoped kinds ingest stages (under namespace '''')';
+
+
 -- Stages a batch. Returns the summary counts and the (namespace, vm_name) keys whose inputs changed,
--- for the merge. One statement: every step is a CTE, so a batch costs one pass and no temp tables.
+-- for the merge: the VMs of staged VMs and VMIs, and every VM that names a staged instancetype or
+-- revision (found through the snapshots_vm_* indexes, in this one statement). One statement: every step is a CTE, so a batch costs one pass and no temp tables.
 -- Callers hold the ingest lock.
 create or replace function vm_sync.stage_events(
   events jsonb,
@@ -78,7 +108,7 @@ begin
   classified as materialized (
     select r.ord, r.type,
            r.obj ->> 'kind' as kind,
-           r.obj #>> '{metadata,namespace}' as ns,
+           case when vm_sync.cluster_scoped(r.obj ->> 'kind') then '' else r.obj #>> '{metadata,namespace}' end as ns,
            r.obj #>> '{metadata,name}' as name,
            r.obj #>> '{metadata,uid}' as uid,
            r.obj #>> '{metadata,resourceVersion}' as rv,
@@ -93,15 +123,20 @@ begin
              when coalesce(jsonb_typeof(r.obj), 'null') <> 'object'
                then vm_sync.problem('object', r.obj, 'missing or not a JSON object')
              when coalesce(jsonb_typeof(r.obj -> 'kind'), 'null') <> 'string'
-               or r.obj ->> 'kind' not in ('VirtualMachine', 'VirtualMachineInstance')
+               or r.obj ->> 'kind' not in ('VirtualMachine', 'VirtualMachineInstance',
+                                           'VirtualMachineInstancetype', 'VirtualMachineClusterInstancetype',
+                                           'VirtualMachinePreference', 'VirtualMachineClusterPreference', 'ControllerRevision')
                then vm_sync.problem('kind', r.obj -> 'kind', 'unknown kind')
-             when r.obj ? 'apiVersion' and coalesce(r.obj ->> 'apiVersion', '') not in ('kubevirt.io/v1', 'kubevirt.io/v1alpha3')
+             -- kubevirt.io objects may come without apiVersion (older callers); the others must say theirs.
+             when (r.obj ? 'apiVersion' or r.obj ->> 'kind' not in ('VirtualMachine', 'VirtualMachineInstance'))
+                  and not vm_sync.kind_api_ok(r.obj ->> 'kind', coalesce(r.obj ->> 'apiVersion', ''))
                then vm_sync.problem('apiVersion', r.obj -> 'apiVersion', 'unknown kind')
              when coalesce(jsonb_typeof(r.obj #> '{metadata,name}'), 'null') <> 'string'
                or length(r.obj #>> '{metadata,name}') not between 1 and 253
                then vm_sync.problem('metadata.name', r.obj #> '{metadata,name}', 'missing, empty or longer than 253 characters')
-             when coalesce(jsonb_typeof(r.obj #> '{metadata,namespace}'), 'null') <> 'string'
-               or length(r.obj #>> '{metadata,namespace}') not between 1 and 253
+             when not vm_sync.cluster_scoped(r.obj ->> 'kind')
+              and (coalesce(jsonb_typeof(r.obj #> '{metadata,namespace}'), 'null') <> 'string'
+                   or length(r.obj #>> '{metadata,namespace}') not between 1 and 253)
                then vm_sync.problem('metadata.namespace', r.obj #> '{metadata,namespace}', 'missing, empty or longer than 253 characters')
              when coalesce(jsonb_typeof(r.obj #> '{metadata,uid}'), 'null') not in ('string', 'null')
                then vm_sync.problem('metadata.uid', r.obj #> '{metadata,uid}', 'not a string')
@@ -152,23 +187,36 @@ begin
   ),
   derived as materialized (
     select w.*,
-           case when w.kind = 'VirtualMachine' then vm_sync.derive_vm(w.obj) else vm_sync.derive_vmi(w.obj) end as d
+           case w.kind
+             when 'VirtualMachine' then vm_sync.derive_vm(w.obj)
+             when 'VirtualMachineInstance' then vm_sync.derive_vmi(w.obj)
+             when 'ControllerRevision' then vm_sync.derive_revision(w.obj)
+             when 'VirtualMachineInstancetype' then vm_sync.derive_instancetype(w.obj)
+             when 'VirtualMachineClusterInstancetype' then vm_sync.derive_instancetype(w.obj)
+             -- Preferences: staged, nothing derived.
+           end as d
       from winners w
   ),
   upserted as (
     insert into vm_sync.snapshots as s (kind, namespace, name, uid, resource_version, deleted, object, observed_at,
-                                        vm_name, cpu_count, memory_mb, guest_os, guest_os_hint, status)
+                                        vm_name, cpu_count, memory_mb, guest_os, guest_os_hint, status,
+                                        instancetype_kind, instancetype_name, instancetype_revision,
+                                        instancetype_spec_revision)
     select d.kind, d.ns, d.name, d.uid, d.rv, d.type = 'DELETED', d.obj, now(),
            coalesce((d.d).vm_name, d.name), (d.d).cpu_count, (d.d).memory_mb, (d.d).guest_os,
-           (d.d).guest_os_hint, (d.d).status
+           (d.d).guest_os_hint, (d.d).status, (d.d).instancetype_kind, (d.d).instancetype_name,
+           (d.d).instancetype_revision, (d.d).instancetype_spec_revision
       from derived d
      order by d.kind, d.ns, d.name
     on conflict (kind, namespace, name) do update
        set uid = excluded.uid, resource_version = excluded.resource_version, deleted = excluded.deleted,
            object = excluded.object, observed_at = excluded.observed_at, vm_name = excluded.vm_name,
            cpu_count = excluded.cpu_count, memory_mb = excluded.memory_mb, guest_os = excluded.guest_os,
-           guest_os_hint = excluded.guest_os_hint, status = excluded.status
-    returning s.namespace, s.vm_name
+           guest_os_hint = excluded.guest_os_hint, status = excluded.status,
+           instancetype_kind = excluded.instancetype_kind, instancetype_name = excluded.instancetype_name,
+           instancetype_revision = excluded.instancetype_revision,
+           instancetype_spec_revision = excluded.instancetype_spec_revision
+    returning s.kind, s.namespace, s.name, s.vm_name
   ),
   -- 3. Every value that could not be used: whole events, and single fields of staged objects.
   rejected as (
@@ -185,10 +233,43 @@ begin
      where d.type <> 'DELETED' and (d.d).problems is not null
     returning namespace, field
   ),
+  -- 4. The VMs to merge: those of staged VMs and VMIs, and every VM that names a staged instancetype
+  --    or revision (as staged before this batch: a VM of this batch is merged as a VM anyway).
+  sizers as (
+    select u.kind, u.namespace, u.name from upserted u
+     where u.kind in ('VirtualMachineInstancetype', 'VirtualMachineClusterInstancetype', 'ControllerRevision')
+  ),
   touched as (
-    select u.namespace, u.vm_name from upserted u
+    select u.namespace, u.vm_name from upserted u where u.kind in ('VirtualMachine', 'VirtualMachineInstance')
     union
-    select d.ns, d.old_vm_name from derived d where d.old_vm_name is not null
+    select d.ns, d.old_vm_name from derived d
+     where d.old_vm_name is not null and d.kind in ('VirtualMachine', 'VirtualMachineInstance')
+    union
+    select v.namespace, v.name
+      from sizers z
+      join vm_sync.snapshots v
+        on v.kind = 'VirtualMachine' and v.instancetype_kind = z.kind and v.instancetype_name = z.name
+       and v.instancetype_name is not null
+     where z.kind = 'VirtualMachineClusterInstancetype'
+    union
+    select v.namespace, v.name
+      from sizers z
+      join vm_sync.snapshots v
+        on v.kind = 'VirtualMachine' and v.instancetype_kind = z.kind and v.instancetype_name = z.name
+       and v.namespace = z.namespace and v.instancetype_name is not null
+     where z.kind = 'VirtualMachineInstancetype'
+    union
+    select v.namespace, v.name
+      from sizers z
+      join vm_sync.snapshots v
+        on v.kind = 'VirtualMachine' and v.namespace = z.namespace and v.instancetype_revision = z.name
+     where z.kind = 'ControllerRevision'
+    union
+    select v.namespace, v.name
+      from sizers z
+      join vm_sync.snapshots v
+        on v.kind = 'VirtualMachine' and v.namespace = z.namespace and v.instancetype_spec_revision = z.name
+     where z.kind = 'ControllerRevision'
   )
   select jsonb_build_object(
            'events',    (select count(*) from classified),

@@ -43,7 +43,8 @@ comment on function vm_sync.notification_payload(bigint, text, text, text, jsonb
 
 
 -- What the staged snapshots say about each VM: the VM's values and the chosen live VMI's, side by
--- side, before any rule combines them. Two plans for two shapes of work: a batch's few VMs are looked
+-- side, before any rule combines them. A VM's values are its instancetype's when one is staged
+-- (vm_sync.instancetype_size, CONTRACT 3b), else its template's. Two plans for two shapes of work: a batch's few VMs are looked
 -- up one by one through the indexes of vm_sync.snapshots (linear whatever the planner guesses about
 -- the batch); everything (reconcile) is one pass over the table with hash joins.
 create or replace function vm_sync.merge_inputs(p_namespaces text[], p_vm_names text[], p_all boolean)
@@ -57,8 +58,12 @@ begin
   if p_all then
     return query
       with vm as (
-        select s.namespace, s.name as vm_name, s.deleted, s.status, s.cpu_count, s.memory_mb, s.guest_os_hint
+        select s.namespace, s.name as vm_name, s.deleted, s.status,
+               coalesce(it.cpu_count, s.cpu_count) as cpu_count, coalesce(it.memory_mb, s.memory_mb) as memory_mb,
+               s.guest_os_hint
           from vm_sync.snapshots s
+          left join lateral vm_sync.instancetype_size(s.namespace, s.instancetype_kind, s.instancetype_name,
+                                                      s.instancetype_revision, s.instancetype_spec_revision) it on true
          where s.kind = 'VirtualMachine'
       ),
       -- Normally one VMI per VM; should there be more, prefer the one named like the VM, then the newest.
@@ -85,8 +90,11 @@ begin
              vmi.cpu_count, vmi.memory_mb, vmi.guest_os
         from affected a
         left join lateral (
-               select s.deleted, s.status, s.cpu_count, s.memory_mb, s.guest_os_hint
+               select s.deleted, s.status, coalesce(it.cpu_count, s.cpu_count) as cpu_count,
+                      coalesce(it.memory_mb, s.memory_mb) as memory_mb, s.guest_os_hint
                  from vm_sync.snapshots s
+                 left join lateral vm_sync.instancetype_size(s.namespace, s.instancetype_kind, s.instancetype_name,
+                                                             s.instancetype_revision, s.instancetype_spec_revision) it on true
                 where s.kind = 'VirtualMachine' and s.namespace = a.namespace and s.name = a.vm_name
              ) vm on true
         left join lateral (

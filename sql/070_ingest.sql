@@ -69,7 +69,8 @@ declare
   n_gone   integer;
   merged   jsonb := jsonb_build_object('vms_updated', 0, 'field_updates', '[]'::jsonb);
 begin
-  if p_kind is null or p_kind not in ('VirtualMachine', 'VirtualMachineInstance') then
+  if p_kind is null or p_kind not in ('VirtualMachine', 'VirtualMachineInstance', 'ControllerRevision',
+                                      'VirtualMachineInstancetype', 'VirtualMachineClusterInstancetype') then
     raise exception 'vm_sync.sweep: unknown kind %', p_kind using errcode = 'invalid_parameter_value';
   end if;
   perform pg_advisory_xact_lock(vm_sync.ingest_lock_id());

@@ -135,7 +135,7 @@ export function at(v: unknown, ...path: string[]): Json | undefined {
   return cur as Json;
 }
 
-/** sockets x cores x threads, each missing or zero factor counting as 1; nothing when none is given. */
+/** sockets x cores x threads, each missing or zero factor counting as 1; nothing when no factor is above zero. */
 export function cpuOfTopology(t: Json | undefined, path: string, problems: Problem[]): number | undefined {
   if (t === undefined || t === null) return undefined;
   if (!isObject(t)) {
@@ -146,6 +146,7 @@ export function cpuOfTopology(t: Json | undefined, path: string, problems: Probl
   if (!factors.some((f) => Object.prototype.hasOwnProperty.call(t, f))) return undefined;
   let total = 1n;
   let bad = false;
+  let given = false;
   for (const f of factors) {
     const x = t[f];
     if (x === undefined || x === null) continue;
@@ -160,9 +161,10 @@ export function cpuOfTopology(t: Json | undefined, path: string, problems: Probl
       bad = true;
     } else if (x > 0) {
       total *= BigInt(x);
+      given = true;
     }
   }
-  if (bad) return undefined;
+  if (bad || !given) return undefined;
   if (total > INT_MAX) {
     problems.push({ field: path, reason: 'out of integer range' });
     return undefined;

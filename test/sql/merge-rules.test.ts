@@ -162,6 +162,30 @@ describe('cpu_count', () => {
     assert.equal((await synced(db, id)).cpu_count, 3);
   });
 
+  it('a topology with no factor above zero is no topology: requests.cpu applies (KubeVirt treats it as absent)', async () => {
+    const cases: [Record<string, unknown>, number][] = [
+      [{ cpu: { cores: 0, sockets: 0, threads: 0 }, resources: { requests: { cpu: '4' } } }, 4],
+      [{ cpu: { cores: 0, sockets: 0, threads: 0 }, resources: { limits: { cpu: '3' }, requests: { cpu: '1' } } }, 3],
+      [{ cpu: { cores: 0, sockets: 0, threads: 0, model: 'host-model' }, resources: { requests: { cpu: '2500m' } } }, 3],
+      [{ cpu: { cores: 0, sockets: 2, threads: 0 }, resources: { requests: { cpu: '4' } } }, 2],
+    ];
+    for (const [domain, expected] of cases) {
+      const namespace = ns();
+      const id = await insertVmRow(db, { vmName: 'zero-topology', namespace });
+      const noCpu = vm({ namespace, name: 'zero-topology', printableStatus: 'Stopped' }, { spec: { template: { spec: { domain: { cpu: undefined } } } } });
+      await ingest(db, [ev('ADDED', merge(noCpu, { spec: { template: { spec: { domain } } } }))]);
+      assert.equal((await synced(db, id)).cpu_count, expected, JSON.stringify(domain));
+    }
+  });
+
+  it('an all-zero currentCPUTopology of a VMI is no topology: its spec.domain.cpu applies', async () => {
+    const namespace = ns();
+    const id = await insertVmRow(db, { vmName: 'zero-vmi', namespace });
+    const object = vmi({ namespace, name: 'zero-vmi', cores: 2, sockets: 3 }, { status: { currentCPUTopology: { cores: 0, sockets: 0, threads: 0 } } });
+    await ingest(db, [ev('ADDED', object)]);
+    assert.equal((await synced(db, id)).cpu_count, 6);
+  });
+
   it('from the VM: spec.template.spec.domain.cpu, else resources.limits.cpu, else requests.cpu, rounded up', async () => {
     const cases: [Record<string, unknown>, number][] = [
       [{ cpu: { cores: 2, sockets: 2 } }, 4],
