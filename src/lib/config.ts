@@ -63,6 +63,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { key: 'leaderPollMs', flag: '--leader-poll-ms', env: ['LEADER_POLL_MS'], type: 'int', default: 1000, min: 50, max: 60_000, help: 'how often a standby tries to take the lead (and the leader checks its session)' },
   { key: 'stepDownAfterMs', flag: '--step-down-after-ms', env: ['STEP_DOWN_AFTER_MS'], type: 'int', default: 30_000, min: 0, max: 3_600_000, help: "a leader whose watches are not established this long resigns so a standby can lead (0: never)" },
   { key: 'stepDownBackoffMs', flag: '--step-down-backoff-ms', env: ['STEP_DOWN_BACKOFF_MS'], type: 'int', default: 15_000, min: 0, max: 3_600_000, help: 'after stepping down, wait this long before campaigning again' },
+  { key: 'poolerCheck', flag: '--pooler-check', env: ['POOLER_CHECK'], type: 'bool', default: true, help: 'at start, refuse a transaction-pooling pooler (PgBouncer pool_mode=transaction) in front of PostgreSQL' },
   { key: 'holder', flag: '--holder', env: ['VM_SYNC_HOLDER', 'POD_NAME'], type: 'string', default: null, help: 'identity recorded in vm_sync.leader (default: hostname:pid)' },
   { key: 'shutdownTimeoutMs', flag: '--shutdown-timeout-ms', env: ['SHUTDOWN_TIMEOUT_MS'], type: 'int', default: 5000, min: 100, max: 120_000, help: 'longest graceful shutdown before a forced exit' },
   LOG_LEVEL_OPTION,
@@ -101,6 +102,7 @@ export interface RunConfig {
   leaderPollMs: number;
   stepDownAfterMs: number;
   stepDownBackoffMs: number;
+  poolerCheck: boolean;
   holder: string;
   shutdownTimeoutMs: number;
   logLevel: string;

@@ -1,5 +1,5 @@
 // `ssvirt-vm-sync run`: wiring of the watcher process, and its orderly end.
-import type { RunConfig } from '../lib/config.js';
+import { ConfigError, type RunConfig } from '../lib/config.js';
 import { createPool } from '../pg/connect.js';
 import { isTransient } from '../pg/errors.js';
 import { sleep, withRetry, type Backoff } from '../lib/retry.js';
@@ -9,6 +9,7 @@ import { LeaderElector } from './leader.js';
 import { redactUrl, type Logger } from '../lib/log.js';
 import { Metrics } from './metrics.js';
 import { migrate } from '../pg/migrate.js';
+import { poolerRefusal, probeSessionPooling } from '../pg/pooler.js';
 import { runTerm } from './term.js';
 import type { ResourceWatch } from './list-watch.js';
 import { standbyLog } from './standby-log.js';
@@ -75,6 +76,14 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
   let standby: Promise<void> = Promise.resolve();
   try {
     if (config.metricsAddr) ops = await startOpsServer(config.metricsAddr, { metrics, readiness, logger });
+    if (config.poolerCheck) {
+      const probe = await withRetry(() => probeSessionPooling(config.databaseUrl), { what: 'pooler probe', classify: isTransient, logger, signal, backoff });
+      if (signal.aborted) return 0;
+      if (probe?.problem) {
+        logger.error({ problem: probe.problem, pids: probe.pids }, 'transaction pooler in front of PostgreSQL');
+        throw new ConfigError(poolerRefusal(probe.problem));
+      }
+    }
     if (config.migrate) await withRetry(() => migrate(config.databaseUrl, logger), { what: 'migrate', classify: isTransient, logger, signal, backoff });
     if (signal.aborted) return 0;
     const kube = new KubeClient({ kubeconfig: config.kubeconfig, requestTimeoutMs: config.requestTimeoutMs });
