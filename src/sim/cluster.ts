@@ -191,37 +191,38 @@ export class Cluster {
 
   /** CPU hotplug (LiveUpdate): VM template sockets, then VMI spec, then VMI currentCPUTopology. */
   async hotplugCPU(ns: string, name: string, sockets: number): Promise<void> {
-    const vm = this.vm(ns, name);
-    const steps: Step[] = [
-      () => {
-        vm.cpu = { ...vm.cpu, sockets };
-        vm.generation++;
-        this.writeVm(vm);
-      },
-    ];
-    const vmi = vm.vmi;
-    if (vmi) {
-      steps.push(
-        () => {
-          vmi.cpu = { ...vmi.cpu, sockets };
-          if (vmi.owner) vmi.owner.generation = vm.generation;
-          this.writeVmi(vmi);
-        },
-        () => {
-          vmi.currentCpu = { cores: vmi.cpu.cores, sockets, threads: vmi.cpu.threads };
-          this.writeVmi(vmi);
-        },
-      );
-    }
-    await this.run(steps);
+    await this.hotplug(ns, name, {
+      vm: (vm) => (vm.cpu = { ...vm.cpu, sockets }),
+      vmiSpec: (vmi) => (vmi.cpu = { ...vmi.cpu, sockets }),
+      vmiStatus: (vmi) => (vmi.currentCpu = { cores: vmi.cpu.cores, sockets, threads: vmi.cpu.threads }),
+    });
   }
 
   /** Memory hotplug: VM template guest memory, VMI spec + guestRequested, then guestCurrent. */
   async hotplugMemory(ns: string, name: string, quantity: string): Promise<void> {
+    await this.hotplug(ns, name, {
+      vm: (vm) => (vm.memory = quantity),
+      vmiSpec: (vmi) => {
+        vmi.memory = quantity;
+        vmi.memoryRequested = quantity;
+      },
+      vmiStatus: (vmi) => (vmi.memoryCurrent = quantity),
+    });
+  }
+
+  /**
+   * A live update as KubeVirt writes it: the VM's template (a new generation), then, when it runs,
+   * the VMI's spec (owner generation followed), then the VMI's status. One write each.
+   */
+  private async hotplug(
+    ns: string,
+    name: string,
+    change: { vm: (vm: VmModel) => void; vmiSpec: (vmi: VmiModel) => void; vmiStatus: (vmi: VmiModel) => void },
+  ): Promise<void> {
     const vm = this.vm(ns, name);
     const steps: Step[] = [
       () => {
-        vm.memory = quantity;
+        change.vm(vm);
         vm.generation++;
         this.writeVm(vm);
       },
@@ -230,13 +231,12 @@ export class Cluster {
     if (vmi) {
       steps.push(
         () => {
-          vmi.memory = quantity;
-          vmi.memoryRequested = quantity;
+          change.vmiSpec(vmi);
           if (vmi.owner) vmi.owner.generation = vm.generation;
           this.writeVmi(vmi);
         },
         () => {
-          vmi.memoryCurrent = quantity;
+          change.vmiStatus(vmi);
           this.writeVmi(vmi);
         },
       );

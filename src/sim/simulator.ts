@@ -211,11 +211,6 @@ export class Simulator extends EventEmitter {
     };
   }
 
-  /** Alias of truth(). */
-  snapshot(): Truth {
-    return this.truth();
-  }
-
   /** Current global resourceVersion (as a number). */
   get resourceVersion(): number {
     return this.store.resourceVersion;

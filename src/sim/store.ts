@@ -62,7 +62,7 @@ export function withResourceVersion(obj: unknown, rv: number): unknown {
 }
 
 /** Index of the first element of a sorted array that is > value (binary search). */
-export function upperBound<T>(items: readonly T[], value: string | number, get: (t: T) => string | number): number {
+function upperBound<T>(items: readonly T[], value: string | number, get: (t: T) => string | number): number {
   let lo = 0;
   let hi = items.length;
   while (lo < hi) {

@@ -75,10 +75,6 @@ export class Batcher {
     return this.pending.size;
   }
 
-  get busy(): boolean {
-    return this.inflight !== null;
-  }
-
   /**
    * Adds an event (the last one per object wins) and the stream position it brings. Resolves at
    * once while there is room; otherwise when the batch in flight has committed.

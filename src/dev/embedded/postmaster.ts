@@ -14,7 +14,7 @@ export interface LibraryInstance {
   stop(): Promise<void>;
   process?: { pid?: number };
 }
-export type LibraryClass = new (options: Record<string, unknown>) => LibraryInstance;
+type LibraryClass = new (options: Record<string, unknown>) => LibraryInstance;
 
 const libraries = new Map<string, Promise<LibraryClass>>();
 

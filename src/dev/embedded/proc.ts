@@ -70,7 +70,7 @@ export function readPostmasterPid(clusterDir: string): number | undefined {
 }
 
 /** Sleeps synchronously: only for exit hooks, where the event loop no longer runs. */
-export function sleepSync(ms: number): void {
+function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
