@@ -39,7 +39,7 @@ async function readerUrl(): Promise<string> {
 }
 
 describe('change feed', () => {
-  test('an offline consumer catches up exactly once, in order, while writers commit concurrently', { timeout: 60_000 }, async () => {
+  test('an offline consumer catches up exactly once, in order, while writers commit concurrently', { timeout: 240_000 }, async () => {
     const consumer = new pg.Client({ connectionString: await readerUrl() });
     await consumer.connect();
     try {
@@ -123,11 +123,11 @@ describe('change feed', () => {
     assert.ok(seqs.at(-1)! > backlog.at(-1)!);
   }
 
-  test('listen --since SEQ resumes from that sequence number', { timeout: 60_000 }, async () => {
+  test('listen --since SEQ resumes from that sequence number', { timeout: 240_000 }, async () => {
     await resumes(db.url);
   });
 
-  test('listen --since works for a consumer holding only vm_sync_reader', { timeout: 60_000 }, async () => {
+  test('listen --since works for a consumer holding only vm_sync_reader', { timeout: 240_000 }, async () => {
     await resumes(await readerUrl());
   });
 });

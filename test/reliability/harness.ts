@@ -8,6 +8,7 @@ import { packageRoot } from '../../src/lib/paths.js';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
 import { ConvergenceChecker, VM, VMI, describeDivergences, type Report, type VmsRow } from '../helpers/convergence.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { MIN_GUARD_MS } from '../helpers/eventually.js';
 import { startPgProxy, type PgProxy } from '../helpers/pgproxy.js';
 import { startWatcher, stopAllWatchers, tempDir, type WatcherProcess } from '../helpers/watcher.js';
 
@@ -197,6 +198,7 @@ export class Rig {
 
   /** The live watcher process currently leading (by holder name), awaited. */
   async awaitLeader(timeoutMs = 20_000): Promise<WatcherProcess> {
+    timeoutMs = Math.max(timeoutMs, MIN_GUARD_MS);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const l = await this.leader();
@@ -262,6 +264,7 @@ export class Rig {
 
   /** Awaits zero divergent rows (the checker against the simulator's truth). */
   async awaitConvergence(what: string, timeoutMs = 30_000): Promise<Report> {
+    timeoutMs = Math.max(timeoutMs, MIN_GUARD_MS);
     const deadline = Date.now() + timeoutMs;
     let last: Report | null = null;
     for (;;) {

@@ -29,7 +29,7 @@ function certificates(dir: string): void {
   openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '1', '-extfile', 'server.ext');
 }
 
-test('the watcher syncs over TLS with sslmode=verify-full; wrong CA and plaintext are refused', { timeout: 90_000 }, async () => {
+test('the watcher syncs over TLS with sslmode=verify-full; wrong CA and plaintext are refused', { timeout: 240_000 }, async () => {
   const dir = tempDir('pgtls');
   certificates(dir);
   r = new Rig({ label: 'rel_tls', seed: 9, vms: 6 });
