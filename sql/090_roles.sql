@@ -62,6 +62,7 @@ begin
       'vm_sync.reconcile()',
       'vm_sync.reconcile_summary()',
       'vm_sync.try_lead(text)',
+      'vm_sync.report_watches(text[], double precision)',
       'vm_sync.assert_leader()',
       'vm_sync.apply_batch(jsonb, jsonb, boolean)',
       'vm_sync.save_checkpoints(jsonb)',

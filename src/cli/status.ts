@@ -37,6 +37,8 @@ export interface SyncStatus {
     lockHolderPid: number | null;
     lockHolderApplication: string | null;
     lockHolderAddress: string | null;
+    /** Watches the leading term reported not established (kind/scope), and for how long; null when none. */
+    watchesDown: { watches: string[]; seconds: number } | null;
   };
   watches: Array<{ kind: string; scope: string; resourceVersion: string | null; updatedAt: string; ageSeconds: number; relists: number; lastRelistAt: string | null }>;
   staged: Array<{ kind: string; live: number; deleted: number }>;
@@ -70,6 +72,8 @@ export async function readStatus(databaseUrl: string, staleAfterSeconds = 60): P
     const now = head.rows[0]!.now;
     const leader = await client.query(`
       select l.holder, l.pid, l.term, l.acquired_at, l.heartbeat_at, l.last_batch_at, l.batches, l.events,
+             case when l.watches_term = l.term then l.watches_down end as watches_down,
+             extract(epoch from now() - l.watches_down_since)::float8 as watches_down_seconds,
              extract(epoch from now() - l.heartbeat_at)::float8 as heartbeat_age,
              k.pid as lock_pid, a.application_name, host(a.client_addr) as client_addr
         from vm_sync.leader l
@@ -127,6 +131,7 @@ export async function readStatus(databaseUrl: string, staleAfterSeconds = 60): P
         lockHolderPid: l.lock_pid ?? null,
         lockHolderApplication: l.application_name ?? null,
         lockHolderAddress: l.client_addr ?? null,
+        watchesDown: Array.isArray(l.watches_down) && l.watches_down.length ? { watches: l.watches_down, seconds: Number(l.watches_down_seconds ?? 0) } : null,
       },
       watches: watches.rows.map((w) => ({
         kind: w.kind,
@@ -174,6 +179,9 @@ function problems(s: SyncStatus, staleAfter: number): string[] {
   else if (l.backendPid !== l.lockHolderPid) out.push(`the leader row names backend pid ${l.backendPid} but backend ${l.lockHolderPid} holds the lock`);
   if (l.lockHeld && l.heartbeatAgeSeconds !== null && l.heartbeatAgeSeconds > staleAfter) {
     out.push(`the leader's last heartbeat is ${shortDuration(l.heartbeatAgeSeconds)} old (more than ${staleAfter}s)`);
+  }
+  if (l.lockHeld && l.watchesDown) {
+    out.push(`the leader's watches are not established: ${l.watchesDown.watches.join(', ')} (for ${shortDuration(l.watchesDown.seconds)}); it steps down after STEP_DOWN_AFTER_MS`);
   }
   if (s.watches.length === 0) out.push('no watch checkpoint yet: the watcher has not finished a first list');
   // A guest OS is legitimately unknown until a guest agent reports one; cpu and memory come from the spec.

@@ -107,6 +107,11 @@ export class LeaderSession {
     return r.rows[0]?.term ?? null;
   }
 
+  /** Records which watches are down (kind/scope) and for how long, for `status` (sql/085_watch_health.sql). */
+  async reportWatches(down: string[], downSeconds: number): Promise<void> {
+    await this.run((c) => c.query('select vm_sync.report_watches($1::text[], $2)', [down, downSeconds]));
+  }
+
   async assertLeader(): Promise<void> {
     await this.run((c) => c.query('select vm_sync.assert_leader()'));
   }

@@ -22,6 +22,8 @@ export interface StepDownOptions {
   metrics?: Metrics;
   /** Called once when the term should end. */
   onStepDown: (reason: string) => void;
+  /** Records the watches that are down (kind/scope) for `status`; [] once they are back. Best effort. */
+  report?: (down: string[], downSeconds: number) => Promise<void>;
   now?: () => number;
 }
 
@@ -68,6 +70,12 @@ export async function monitorWatches(watches: readonly WatchHealth[], options: S
   const policy = new StepDownPolicy(options.afterMs, now());
   const checkMs = Math.max(100, Math.min(1000, Math.floor((options.afterMs || 4000) / 4)));
   let warned = false;
+  let reportedAt = 0;
+  const REPORT_EVERY_MS = 10_000;
+  const report = (down: string[], downMs: number): void => {
+    reportedAt = now();
+    options.report?.(down, downMs / 1000).catch((err) => logger.debug({ err }, 'reporting the watches failed'));
+  };
   try {
     while (!signal.aborted) {
       const t = now();
@@ -77,9 +85,13 @@ export async function monitorWatches(watches: readonly WatchHealth[], options: S
       if (down.length && downMs >= policy.graceMs && !warned) {
         warned = true;
         logger.warn({ watches: down.map(label), downMs, stepDownAfterMs: options.afterMs }, "the leader's watches are not established");
+        report(down.map(label), downMs);
       } else if (!down.length && warned) {
         warned = false;
         logger.info('watches established again');
+        report([], 0);
+      } else if (warned && t - reportedAt >= REPORT_EVERY_MS) {
+        report(down.map(label), downMs);
       }
       if (policy.shouldStepDown(downMs)) {
         metrics?.stepDowns.inc();

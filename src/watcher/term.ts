@@ -44,7 +44,11 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
   let running: Promise<void>[] = [];
   // From the term's start: a cold start that cannot list is as down as a watch that cannot connect.
   const health = deps.onStepDown
-    ? monitorWatches(watches, { afterMs: config.stepDownAfterMs, logger, metrics, onStepDown: deps.onStepDown }, local.signal)
+    ? monitorWatches(
+        watches,
+        { afterMs: config.stepDownAfterMs, logger, metrics, onStepDown: deps.onStepDown, report: (down, s) => session.reportWatches(down, s) },
+        local.signal,
+      )
     : Promise.resolve();
   try {
     const saved = new Map((await session.readWatchState()).map((s) => [`${s.kind}/${s.scope}`, s.resourceVersion]));

@@ -17,6 +17,7 @@ const WRITER_FUNCTIONS = [
   'vm_sync.populated_ratio()',
   'vm_sync.reconcile()',
   'vm_sync.reconcile_summary()',
+  'vm_sync.report_watches(text[],double precision)',
   'vm_sync.resign()',
   'vm_sync.save_checkpoints(jsonb)',
   'vm_sync.stage(jsonb)',
