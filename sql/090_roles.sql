@@ -68,7 +68,8 @@ begin
       'vm_sync.save_checkpoints(jsonb)',
       'vm_sync.resign()',
       'vm_sync.checkpoints()',
-      'vm_sync.populated_ratio()'
+      'vm_sync.populated_ratio()',
+      'vm_sync.record_api(text, text, boolean)'
     ]::regprocedure[] loop
       execute format('grant execute on function %s to vm_sync_writer', f);
     end loop;

@@ -42,6 +42,8 @@ export interface SyncStatus {
   };
   watches: Array<{ kind: string; scope: string; resourceVersion: string | null; updatedAt: string; ageSeconds: number; relists: number; lastRelistAt: string | null }>;
   staged: Array<{ kind: string; live: number; deleted: number }>;
+  /** Optional API groups the leader looked for (the instancetype API), as it last found them. */
+  apis: Array<{ group: string; version: string | null; available: boolean; checkedAt: string }>;
   vms: {
     live: number;
     managed: number;
@@ -110,6 +112,10 @@ export async function readStatus(databaseUrl: string, staleAfterSeconds = 60): P
         from vm_sync.rejects where rejected_at > now() - interval '1 hour'
        group by reason order by count(*) desc, reason limit 20`);
     const changes = await client.query(`select count(*)::int as rows, min(seq) as first, max(seq) as last, max(changed_at) as last_at from vm_sync.changes`);
+    const hasApis = (await client.query(`select to_regclass('vm_sync.api_status') is not null as ok`)).rows[0].ok;
+    const apis = hasApis
+      ? await client.query(`select api_group, version, available, checked_at from vm_sync.api_status order by api_group`)
+      : { rows: [] as any[] };
     await client.query('commit');
 
     const l = leader.rows[0] ?? {};
@@ -143,6 +149,7 @@ export async function readStatus(databaseUrl: string, staleAfterSeconds = 60): P
         lastRelistAt: iso(w.last_relist_at),
       })),
       staged: staged.rows.map((s) => ({ kind: s.kind, live: s.live, deleted: s.deleted })),
+      apis: apis.rows.map((a) => ({ group: a.api_group, version: a.version, available: a.available, checkedAt: iso(a.checked_at)! })),
       vms: {
         live: vms.rows[0].live,
         managed: vms.rows[0].managed,
@@ -213,6 +220,9 @@ export function formatStatus(s: SyncStatus): string {
         )
       : '  none yet',
   );
+  for (const a of s.apis) {
+    lines.push(`API ${a.group.padEnd(24)} ${a.available ? `served at ${a.version}` : 'NOT served: VMs and VMIs sync, instancetype VMs are sized only while they run'} (checked ${ago(a.checkedAt, now)})`);
+  }
   lines.push('', 'Staged objects');
   lines.push(
     s.staged.length ? textTable(['kind', 'live', 'deleted'], s.staged.map((k) => [k.kind, k.live, k.deleted]), '  ') : '  none yet',

@@ -52,6 +52,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { key: 'batchMaxEvents', flag: '--batch-max-events', env: ['BATCH_MAX_EVENTS'], type: 'int', default: 500, min: 1, max: 100_000, help: 'flush a batch when it holds this many objects' },
   { key: 'batchMaxWaitMs', flag: '--batch-max-wait-ms', env: ['BATCH_MAX_WAIT_MS'], type: 'int', default: 10, min: 0, max: 60_000, help: 'flush a batch at most this long after its first event (while a batch is being written, the next one grows)' },
   { key: 'reconcileIntervalMs', flag: '--reconcile-interval-ms', env: ['RECONCILE_INTERVAL_MS'], type: 'int', default: 10_000, min: 100, max: 3_600_000, help: 'period of vm_sync.reconcile() on the leader' },
+  { key: 'instancetypeCheckMs', flag: '--instancetype-check-ms', env: ['INSTANCETYPE_CHECK_MS'], type: 'int', default: 60_000, min: 100, max: 3_600_000, help: 'while the cluster serves no instancetype API, look for it again this often' },
   { key: 'ratioIntervalMs', flag: '--ratio-interval-ms', env: ['RATIO_INTERVAL_MS'], type: 'int', default: 30_000, min: 100, max: 3_600_000, help: 'period of the ssvirt_vm_data_populated_ratio refresh' },
   { key: 'watchTimeoutSeconds', flag: '--watch-timeout-seconds', env: ['WATCH_TIMEOUT_SECONDS'], type: 'int', default: 300, min: 1, max: 3600, help: 'server-side timeoutSeconds of each watch request' },
   { key: 'watchIdleTimeoutMs', flag: '--watch-idle-timeout-ms', env: ['WATCH_IDLE_TIMEOUT_MS'], type: 'int', default: 90_000, min: 100, max: 3_600_000, help: 'restart a watch stream silent this long (keep above the bookmark interval)' },
@@ -91,6 +92,7 @@ export interface RunConfig {
   batchMaxEvents: number;
   batchMaxWaitMs: number;
   reconcileIntervalMs: number;
+  instancetypeCheckMs: number;
   ratioIntervalMs: number;
   watchTimeoutSeconds: number;
   watchIdleTimeoutMs: number;

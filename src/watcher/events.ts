@@ -17,10 +17,10 @@ export interface Checkpoint {
  * Drops metadata.managedFields (often most of an object's bytes, never used) and fills in
  * apiVersion/kind, which list responses leave off their items.
  */
-export function prepareObject(object: KubeObject, kind: Kind): KubeObject {
+export function prepareObject(object: KubeObject, kind: Kind, apiVersion = 'kubevirt.io/v1'): KubeObject {
   if (object.metadata && 'managedFields' in object.metadata) delete object.metadata.managedFields;
   if (!object.kind) object.kind = kind;
-  if (!object.apiVersion) object.apiVersion = 'kubevirt.io/v1';
+  if (!object.apiVersion) object.apiVersion = apiVersion;
   return object;
 }
 

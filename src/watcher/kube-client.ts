@@ -3,14 +3,18 @@
 import http from 'node:http';
 import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
+import { apiVersionOf, CORE_RESOURCES, resourcePath, type Kind, type Resource } from './resources.js';
 
-export type Kind = 'VirtualMachine' | 'VirtualMachineInstance';
-export const KINDS: readonly Kind[] = ['VirtualMachine', 'VirtualMachineInstance'];
+export type { Kind } from './resources.js';
+/** The kinds every cluster has (VMs, VMIs); the instancetype ones are added once discovered. */
+export const KINDS: readonly Kind[] = CORE_RESOURCES.map((r) => r.kind);
 
-const RESOURCES: Record<Kind, string> = {
-  VirtualMachine: 'virtualmachines',
-  VirtualMachineInstance: 'virtualmachineinstances',
-};
+/** An API group's discovery document: its versions and the one the server prefers. */
+export interface ApiGroup {
+  name: string;
+  versions: string[];
+  preferredVersion: string;
+}
 
 /** A Kubernetes `Status` answer (or an HTTP failure shaped like one). */
 export class KubeApiError extends Error {
@@ -50,6 +54,7 @@ export interface KubeClientOptions {
 export class KubeClient {
   private readonly kc = new KubeConfig();
   readonly server: string;
+  private readonly resources = new Map<Kind, Resource>(CORE_RESOURCES.map((r) => [r.kind, r]));
 
   constructor(private readonly options: KubeClientOptions) {
     if (options.kubeconfig) this.kc.loadFromFile(options.kubeconfig);
@@ -59,17 +64,52 @@ export class KubeClient {
     this.server = cluster.server.replace(/\/+$/, '');
   }
 
-  /** `/apis/kubevirt.io/v1[/namespaces/<ns>]/<resource>` */
-  static path(kind: Kind, namespace: string): string {
-    const ns = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
-    return `/apis/kubevirt.io/v1${ns}/${RESOURCES[kind]}`;
+  /** Makes a resource (one of the instancetype ones, at its discovered version) known to list and watch. */
+  register(resource: Resource): void {
+    this.resources.set(resource.kind, resource);
+  }
+
+  resource(kind: Kind): Resource {
+    const r = this.resources.get(kind);
+    if (!r) throw new Error(`kind ${kind} is not registered`);
+    return r;
+  }
+
+  /** The apiVersion objects of `kind` are served at (list items leave it off). */
+  apiVersionOf(kind: Kind): string {
+    return apiVersionOf(this.resource(kind));
+  }
+
+  /** `/apis/<group>/<version>[/namespaces/<ns>]/<plural>` */
+  path(kind: Kind, namespace: string): string {
+    return resourcePath(this.resource(kind), namespace);
+  }
+
+  /** `GET /apis/<group>`: the group's versions, or null when the server does not serve it (404). */
+  async discoverGroup(group: string, signal: AbortSignal): Promise<ApiGroup | null> {
+    const res = await this.get(`/apis/${group}`, {}, signal);
+    const text = await readBody(res, this.options.requestTimeoutMs);
+    if (res.statusCode === 404) return null;
+    if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, text);
+    let doc: { name?: string; versions?: { version?: string }[]; preferredVersion?: { version?: string } };
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      throw new KubeApiError(200, 'BadResponse', `discovery of ${group}: response is not JSON`);
+    }
+    const versions = (doc.versions ?? []).map((v) => v.version).filter((v): v is string => typeof v === 'string' && v.length > 0);
+    const preferredVersion = doc.preferredVersion?.version ?? versions[0];
+    if (!preferredVersion) return null;
+    return { name: doc.name ?? group, versions, preferredVersion };
   }
 
   /** One list page, fully read and parsed. */
   async list(kind: Kind, namespace: string, query: { limit: number; continue?: string }, signal: AbortSignal): Promise<ObjectList> {
     const params: Record<string, string> = { limit: String(query.limit) };
     if (query.continue) params.continue = query.continue;
-    const res = await this.get(KubeClient.path(kind, namespace), params, signal);
+    const selector = this.resource(kind).labelSelector;
+    if (selector) params.labelSelector = selector;
+    const res = await this.get(this.path(kind, namespace), params, signal);
     const text = await readBody(res, this.options.requestTimeoutMs);
     if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, text);
     try {
@@ -89,13 +129,15 @@ export class KubeClient {
     query: { resourceVersion: string; timeoutSeconds: number },
     signal: AbortSignal,
   ): Promise<http.IncomingMessage> {
+    const selector = this.resource(kind).labelSelector;
     const res = await this.get(
-      KubeClient.path(kind, namespace),
+      this.path(kind, namespace),
       {
         watch: 'true',
         resourceVersion: query.resourceVersion,
         allowWatchBookmarks: 'true',
         timeoutSeconds: String(query.timeoutSeconds),
+        ...(selector ? { labelSelector: selector } : {}),
       },
       signal,
     );

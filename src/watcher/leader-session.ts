@@ -152,6 +152,11 @@ export class LeaderSession {
     });
   }
 
+  /** Records whether an optional API group is served (vm_sync.api_status), for `status`. */
+  async recordApi(group: string, version: string | null, available: boolean): Promise<void> {
+    await this.transaction((c) => c.query('select vm_sync.record_api($1, $2, $3)', [group, version, available]));
+  }
+
   async readWatchState(): Promise<WatchStateRow[]> {
     const r = await this.run((c) =>
       c.query<{ kind: Kind; scope: string; resource_version: string | null }>('select kind, scope, resource_version from vm_sync.checkpoints()'),

@@ -99,7 +99,7 @@ export class ResourceWatch {
           next = cont ? fetchPage(cont) : null;
           const events: WatchEvent[] = [];
           for (const item of page.items ?? []) {
-            const object = prepareObject(item, this.kind);
+            const object = prepareObject(item, this.kind, kube.apiVersionOf(this.kind));
             if (object.metadata?.uid) uids.add(object.metadata.uid);
             events.push({ type: 'ADDED', object });
           }
@@ -240,7 +240,7 @@ export class ResourceWatch {
       return undefined;
     }
     const checkpoint = rv ? { kind: this.kind, scope: this.scope, resourceVersion: rv } : null;
-    await sink.push({ type, object: prepareObject(object, this.kind) }, checkpoint, Date.now());
+    await sink.push({ type, object: prepareObject(object, this.kind, this.deps.kube.apiVersionOf(this.kind)) }, checkpoint, Date.now());
     return rv;
   }
 }

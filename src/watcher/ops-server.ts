@@ -8,6 +8,8 @@ import type { Metrics } from './metrics.js';
 export interface Readiness {
   /** Null when ready, else why not. */
   check(): Promise<string | null>;
+  /** Lines of detail shown under the verdict (what optional APIs the cluster serves, say). */
+  details?(): string[];
 }
 
 /** Notices a blocked event loop: a tick every second, and /healthz fails when ticks stop. */
@@ -43,7 +45,10 @@ export async function startOpsServer(addr: ListenAddr, deps: { metrics: Metrics;
     }
     if (path === '/readyz') {
       deps.readiness.check().then(
-        (why) => (why === null ? reply(200, 'ok\n') : reply(503, `${why}\n`)),
+        (why) => {
+          const details = deps.readiness.details?.().map((d) => `${d}\n`).join('') ?? '';
+          return why === null ? reply(200, `ok\n${details}`) : reply(503, `${why}\n${details}`);
+        },
         (err) => reply(503, `readiness check failed: ${(err as Error).message}\n`),
       );
       return;

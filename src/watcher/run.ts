@@ -13,6 +13,7 @@ import { poolerRefusal, probeSessionPooling } from '../pg/pooler.js';
 import { runTerm } from './term.js';
 import type { ResourceWatch } from './list-watch.js';
 import { standbyLog } from './standby-log.js';
+import { InstancetypeApi } from './instancetype-api.js';
 
 export async function runWatcher(config: Readonly<RunConfig>, options: { logger: Logger; signal: AbortSignal }): Promise<number> {
   const { logger, signal } = options;
@@ -51,7 +52,9 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
   /** Set while standing aside after a step-down: a standby that does not campaign. */
   let standingAside = false;
   let watches: readonly ResourceWatch[] = [];
+  const instancetypes = new InstancetypeApi(logger);
   const readiness: Readiness = {
+    details: () => [instancetypes.describe()],
     async check() {
       const giveUp = new AbortController();
       const dbOk = await Promise.race([
@@ -103,7 +106,7 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
       };
       try {
         await elector.run(
-          (session, term, termSignal) => runTerm(session, term, { config, kube, logger, metrics, onWatches: (w) => (watches = w), onStepDown }, termSignal),
+          (session, term, termSignal) => runTerm(session, term, { config, kube, logger, metrics, onWatches: (w) => (watches = w), onStepDown, instancetypes }, termSignal),
           round.signal,
         );
       } finally {

@@ -3,7 +3,9 @@
 import type { RunConfig } from '../lib/config.js';
 import { sleep, withRetry, type Backoff } from '../lib/retry.js';
 import { isDatabaseError } from '../pg/errors.js';
-import { KINDS, type KubeClient } from './kube-client.js';
+import type { KubeClient } from './kube-client.js';
+import { InstancetypeApi } from './instancetype-api.js';
+import { CORE_RESOURCES, INSTANCETYPE_GROUP, scopesOf, type Resource } from './resources.js';
 import type { Logger } from '../lib/log.js';
 import type { Metrics } from './metrics.js';
 import type { LeaderSession } from './leader-session.js';
@@ -20,6 +22,8 @@ export interface TermDeps {
   onWatches?: (watches: readonly ResourceWatch[]) => void;
   /** Called when the watches stayed down for STEP_DOWN_AFTER_MS: the owner ends the term (step-down.ts). */
   onStepDown?: (reason: string) => void;
+  /** What the process knows of the instancetype API (kept across terms, for /readyz). */
+  instancetypes?: InstancetypeApi;
 }
 
 export async function runTerm(session: LeaderSession, term: string, deps: TermDeps, signal: AbortSignal): Promise<void> {
@@ -38,8 +42,18 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
   const writer = new TermWriter(session, { config, backoff, logger, metrics, signal: local.signal, onFatal: fail });
   const batcher = writer.batcher;
 
-  const scopes = config.namespaces.length ? [...config.namespaces] : [''];
-  const watches = KINDS.flatMap((kind) => scopes.map((scope) => new ResourceWatch(kind, scope, { kube: deps.kube, sink: batcher, store: writer, options: { ...config, backoff }, logger, metrics })));
+  const api = deps.instancetypes ?? new InstancetypeApi(logger);
+  const watchesOf = (resources: readonly Resource[]): ResourceWatch[] =>
+    resources.flatMap((r) =>
+      scopesOf(r, config.namespaces).map((scope) => new ResourceWatch(r.kind, scope, { kube: deps.kube, sink: batcher, store: writer, options: { ...config, backoff }, logger, metrics })),
+    );
+  // Grows when the instancetype API is found; readiness and the step-down monitor read it live.
+  const watches: ResourceWatch[] = watchesOf(CORE_RESOURCES);
+  const recordApi = (): Promise<void> => {
+    const c = api.current;
+    if (c.state === 'unknown') return Promise.resolve();
+    return session.recordApi(INSTANCETYPE_GROUP, c.state === 'present' ? c.version : null, c.state === 'present');
+  };
   let reconciler: Promise<void> = Promise.resolve();
   let running: Promise<void>[] = [];
   // From the term's start: a cold start that cannot list is as down as a watch that cannot connect.
@@ -50,7 +64,11 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
         local.signal,
       )
     : Promise.resolve();
+  let late: Promise<void> = Promise.resolve();
   try {
+    const found = await api.discover(deps.kube, local.signal);
+    if (found) watches.push(...watchesOf(found));
+    await recordApi();
     const saved = new Map((await session.readWatchState()).map((s) => [`${s.kind}/${s.scope}`, s.resourceVersion]));
     const positions = new Map<ResourceWatch, string>();
     const cold: ResourceWatch[] = [];
@@ -77,6 +95,23 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
       }),
     );
     reconciler = reconcileLoop(session, config.reconcileIntervalMs, logger, metrics, local.signal);
+    // No instancetype API yet: look again now and then; once it is served, list and watch it too.
+    if (!found) {
+      late = api.waitForIt(deps.kube, config.instancetypeCheckMs, local.signal, recordApi).then(async (resources) => {
+        if (!resources || local.signal.aborted) return;
+        const added = watchesOf(resources);
+        for (const w of added) {
+          const position = saved.get(`${w.kind}/${w.scope}`) ?? (await listUntilDone(w, backoff, logger, local.signal));
+          watches.push(w);
+          running.push(w.run(position, local.signal).catch((err) => {
+            if (!local.signal.aborted) fail(err);
+          }));
+        }
+        deps.onWatches?.(watches);
+      }).catch((err) => {
+        if (!local.signal.aborted) fail(err);
+      });
+    }
     await new Promise<void>((resolve) => {
       if (local.signal.aborted) resolve();
       local.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -87,6 +122,7 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
     local.abort();
     signal.removeEventListener('abort', stop);
     deps.onWatches?.([]);
+    await late;
     await Promise.allSettled([...running, reconciler, health]);
     // On a clean shutdown the batch in flight and what is queued are written (bounded in time);
     // after a failure nothing more is: the next leader resumes from the last committed checkpoint.
