@@ -16,6 +16,7 @@ const WRITER_FUNCTIONS = [
   'vm_sync.ingest(jsonb)',
   'vm_sync.populated_ratio()',
   'vm_sync.reconcile()',
+  'vm_sync.record_api(text,text,boolean)',
   'vm_sync.reconcile_summary()',
   'vm_sync.report_watches(text[],double precision)',
   'vm_sync.resign()',
