@@ -54,7 +54,11 @@ test('every Role and ClusterRole under deploy/ is read-only (Events create/patch
     for (const rule of doc.rules ?? []) for (const r of rule.resources ?? []) for (const v of rule.verbs ?? []) granted.add(`${v} ${r}`);
   }
   // ...and enough for what the watcher does.
-  for (const needed of ['list virtualmachines', 'watch virtualmachines', 'list virtualmachineinstances', 'watch virtualmachineinstances']) {
+  for (const needed of [
+    'list virtualmachines', 'watch virtualmachines', 'list virtualmachineinstances', 'watch virtualmachineinstances',
+    'list virtualmachineclusterinstancetypes', 'watch virtualmachineclusterinstancetypes',
+    'list virtualmachineinstancetypes', 'watch virtualmachineinstancetypes', 'list controllerrevisions', 'watch controllerrevisions',
+  ]) {
     assert.ok(granted.has(needed), `the watcher needs ${needed}`);
   }
 });
