@@ -11,7 +11,8 @@ import {
   type VmiModel,
 } from './kubevirt.js';
 import { buildVm, newVmi, type CreateVmOptions, type SeedOptions } from './models.js';
-import type { Store } from './store.js';
+import type { Resource, Store } from './store.js';
+import { Instancetypes } from './instancetypes.js';
 
 export type { CreateVmOptions, SeedOptions };
 
@@ -30,12 +31,15 @@ export class Cluster {
   private readonly vms = new Map<string, VmModel>();
   private readonly standalone = new Map<string, VmiModel>();
   private ipCounter = 10;
+  readonly instancetypes: Instancetypes;
 
   constructor(
     private readonly store: Store,
     /** Pause between the steps of a transition; 0 = all steps synchronously. */
     public stepDelayMs = 0,
-  ) {}
+  ) {
+    this.instancetypes = new Instancetypes(store);
+  }
 
   private vm(ns: string, name: string): VmModel {
     const vm = this.vms.get(`${ns}/${name}`);
@@ -49,7 +53,7 @@ export class Cluster {
   }
 
   private writeVm(vm: VmModel): void {
-    this.store.put('virtualmachines', `${vm.namespace}/${vm.name}`, renderVm(vm));
+    this.store.put('virtualmachines', `${vm.namespace}/${vm.name}`, this.instancetypes.decorate(vm, renderVm(vm)));
   }
 
   private writeVmi(vmi: VmiModel): void {
@@ -85,7 +89,10 @@ export class Cluster {
     if (this.vms.has(key)) throw new Error(`virtualmachines.kubevirt.io "${key}" already exists`);
     const vm = buildVm(ns, name, opts);
     this.vms.set(key, vm);
+    if (opts.instancetype) this.instancetypes.name(vm, { name: opts.instancetype, kind: opts.instancetypeKind });
     this.writeVm(vm);
+    // virt-controller stores the revision, then records it in the VM's status (two more events).
+    if (opts.instancetype && this.instancetypes.syncRevision(vm)) this.writeVm(vm);
     if (opts.running) await this.run(this.startSteps(vm, opts.nodeName));
     if (opts.running && opts.guestAgent) await this.connectGuestAgent(ns, name, opts.guestAgent === true ? FEDORA : opts.guestAgent);
   }
@@ -265,6 +272,24 @@ export class Cluster {
     this.writeVmi(vmi);
   }
 
+  /**
+   * The user edits spec.instancetype (a resize; applies at the next start): the VM is MODIFIED, then
+   * virt-controller stores a revision of the new instancetype and points the status at it.
+   */
+  async setInstancetype(ns: string, name: string, instancetype: string, kind?: string): Promise<void> {
+    const vm = this.vm(ns, name);
+    vm.generation++;
+    await this.run([
+      () => {
+        this.instancetypes.name(vm, { name: instancetype, kind });
+        this.writeVm(vm);
+      },
+      () => {
+        if (this.instancetypes.syncRevision(vm)) this.writeVm(vm);
+      },
+    ]);
+  }
+
   /** kubectl delete vm: deletionTimestamp + Terminating, VMI torn down, then VM DELETED. */
   async deleteVM(ns: string, name: string): Promise<void> {
     const vm = this.vm(ns, name);
@@ -278,6 +303,7 @@ export class Cluster {
       () => {
         this.vms.delete(`${ns}/${name}`);
         this.store.remove('virtualmachines', `${ns}/${name}`);
+        this.instancetypes.forgetVm(vm);
       },
     ]);
   }
@@ -358,9 +384,9 @@ export class Cluster {
   }
 
   /** Forgets models whose objects were replaced through the raw API (put/remove), so controls fail loudly. */
-  forget(resource: 'virtualmachines' | 'virtualmachineinstances', ns: string, name: string): void {
+  forget(resource: Resource, ns: string, name: string): void {
     if (resource === 'virtualmachines') this.vms.delete(`${ns}/${name}`);
-    else {
+    else if (resource === 'virtualmachineinstances') {
       this.standalone.delete(`${ns}/${name}`);
       const vm = this.vms.get(`${ns}/${name}`);
       if (vm) vm.vmi = undefined;

@@ -1,12 +1,13 @@
 // Standalone simulator: `node dist/src/sim/main.js [--port 0] [--host 127.0.0.1] [--kubeconfig PATH]
-// [--seed N] [--namespaces a,b] [--bookmark-ms N] [--history N] [--step-delay-ms N]`.
+// [--seed N] [--namespaces a,b] [--bookmark-ms N] [--history N] [--step-delay-ms N] [--no-instancetype-api]`.
 // Prints one JSON line {"url":...,"port":...,"kubeconfig":...} on stdout when ready, then serves
 // until SIGINT/SIGTERM. Drive it over HTTP under /sim/v1 (see docs/simulator.md).
 import { parseArgs } from 'node:util';
 import { startSimulator } from './simulator.js';
 
 const USAGE = `usage: kubevirt-sim [--port 0] [--host 127.0.0.1] [--kubeconfig PATH] [--seed N]
-       [--namespaces ns1,ns2] [--running-ratio 1] [--bookmark-ms 5000] [--history 50000] [--step-delay-ms 0]`;
+       [--namespaces ns1,ns2] [--running-ratio 1] [--bookmark-ms 5000] [--history 50000] [--step-delay-ms 0]
+       [--no-instancetype-api]`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
       'bookmark-ms': { type: 'string', default: '5000' },
       history: { type: 'string', default: '50000' },
       'step-delay-ms': { type: 'string', default: '0' },
+      'no-instancetype-api': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -38,6 +40,7 @@ async function main(): Promise<void> {
     bookmarkIntervalMs: int('bookmark-ms', values['bookmark-ms']),
     historyLimit: int('history', values.history),
     stepDelayMs: int('step-delay-ms', values['step-delay-ms']),
+    instancetypeApi: !values['no-instancetype-api'],
   });
   const seed = int('seed', values.seed);
   if (seed > 0) sim.seed(seed, { namespaces: values.namespaces!.split(',').filter(Boolean), runningRatio: int('running-ratio', values['running-ratio']) });

@@ -23,6 +23,10 @@ export interface CreateVmOptions {
   guestAgent?: GuestOSInfo | boolean;
   /** Node the VMI lands on, default node01..node03 by name hash. */
   nodeName?: string;
+  /** spec.instancetype.name (e.g. "u1.2xlarge"): cpu and memory then come from it (instancetypes.ts). */
+  instancetype?: string;
+  /** spec.instancetype.kind, default virtualmachineclusterinstancetype. */
+  instancetypeKind?: string;
 }
 
 export interface SeedOptions extends Omit<CreateVmOptions, 'running' | 'guestAgent'> {

@@ -9,6 +9,8 @@ import { ExpiredError, KINDS, RESOURCES, type Resource, type Store } from './sto
 import { WatchStream } from './watch.js';
 
 export interface ApiOptions {
+  /** Serve instancetype.kubevirt.io (default true); false: a cluster without KubeVirt's instancetype API. */
+  instancetypeApi?: boolean;
   /** Interval between BOOKMARK events for allowWatchBookmarks=true watches (real server: ~1 minute). */
   bookmarkIntervalMs: number;
   /** Watch timeout when the client gives no timeoutSeconds (real server: 30-60 minutes). */
@@ -18,7 +20,7 @@ export interface ApiOptions {
 }
 
 type PerResource = Record<Resource, number>;
-const perResource = (): PerResource => ({ virtualmachines: 0, virtualmachineinstances: 0 });
+const perResource = (): PerResource => Object.fromEntries(RESOURCES.map((r) => [r, 0])) as PerResource;
 
 /** What the server has done, for tests to assert "relisted" or "resumed without relisting". */
 export interface Counters {
@@ -56,21 +58,37 @@ export function newCounters(): Counters {
 }
 
 const GROUP = 'kubevirt.io';
-const GV = 'kubevirt.io/v1';
 
-function apiResourceList(): unknown {
+const groupOf = (r: Resource): string => KINDS[r].group ?? GROUP;
+const versionsOf = (r: Resource): string[] => KINDS[r].versions ?? ['v1'];
+
+function apiResourceList(group: string, version: string, served: readonly Resource[]): unknown {
   const resources: unknown[] = [];
-  for (const r of RESOURCES) {
+  for (const r of served) {
     const k = KINDS[r];
-    resources.push(
-      { name: r, singularName: k.singular, namespaced: true, kind: k.kind, verbs: ['get', 'list', 'watch'], shortNames: k.shortNames, categories: ['all'] },
-      { name: `${r}/status`, singularName: '', namespaced: true, kind: k.kind, verbs: ['get'] },
-    );
+    if (groupOf(r) !== group || !versionsOf(r).includes(version)) continue;
+    const namespaced = k.namespaced !== false;
+    resources.push({ name: r, singularName: k.singular, namespaced, kind: k.kind, verbs: ['get', 'list', 'watch'], ...(k.shortNames.length ? { shortNames: k.shortNames } : {}), ...(group === GROUP ? { categories: ['all'] } : {}) });
+    if (group === GROUP) resources.push({ name: `${r}/status`, singularName: '', namespaced, kind: k.kind, verbs: ['get'] });
   }
-  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: GV, resources };
+  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: `${group}/${version}`, resources };
 }
 
-const GROUP_BODY = { name: GROUP, versions: [{ groupVersion: GV, version: 'v1' }], preferredVersion: { groupVersion: GV, version: 'v1' } };
+/** The APIGroup document of each group the served resources belong to. */
+function groupBodies(served: readonly Resource[]): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const r of served) {
+    const group = groupOf(r);
+    if (out.has(group)) continue;
+    const versions = versionsOf(r);
+    out.set(group, {
+      name: group,
+      versions: versions.map((v) => ({ groupVersion: `${group}/${v}`, version: v })),
+      preferredVersion: { groupVersion: `${group}/${versions[0]}`, version: versions[0] },
+    });
+  }
+  return out;
+}
 
 /** Continue tokens: opaque to clients; here base64 JSON like the real server's {v, rv, start}. */
 function encodeContinue(rv: number, after: string): string {
@@ -93,18 +111,22 @@ function parseRv(value: string): number | undefined {
 
 interface Route {
   resource: Resource;
+  groupVersion: string;
   namespace?: string;
   name?: string;
 }
 
-/** /apis/kubevirt.io/v1[/namespaces/{ns}]/{resource}[/{name}[/status]] */
-function parseRoute(path: string): Route | undefined {
-  const m = /^\/apis\/kubevirt\.io\/v1(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+)(\/status)?)?\/?$/.exec(path);
+/** /apis/{group}/{version}[/namespaces/{ns}]/{resource}[/{name}[/status]], for the served resources. */
+function parseRoute(path: string, served: readonly Resource[]): Route | undefined {
+  const m = /^\/apis\/([^/]+)\/([^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+)(\/status)?)?\/?$/.exec(path);
   if (!m) return undefined;
-  const resource = m[2] as Resource;
-  if (!RESOURCES.includes(resource)) return undefined;
-  if (m[3] !== undefined && m[1] === undefined) return undefined; // namespaced objects have no cluster-scope get
-  return { resource, namespace: m[1] && decodeURIComponent(m[1]), name: m[3] && decodeURIComponent(m[3]) };
+  const resource = m[4] as Resource;
+  if (!served.includes(resource) || groupOf(resource) !== m[1] || !versionsOf(resource).includes(m[2]!)) return undefined;
+  const namespaced = KINDS[resource].namespaced !== false;
+  if (!namespaced && m[3] !== undefined) return undefined; // a cluster-scoped kind has no namespaced path
+  if (namespaced && m[5] !== undefined && m[3] === undefined) return undefined; // namespaced objects have no cluster-scope get
+  // Cluster-scoped objects are stored under "/<name>".
+  return { resource, groupVersion: `${m[1]}/${m[2]}`, namespace: namespaced ? m[3] && decodeURIComponent(m[3]) : undefined, name: m[5] && decodeURIComponent(m[5]) };
 }
 
 export class ApiServer {
@@ -112,12 +134,16 @@ export class ApiServer {
   /** Called whenever something countable happens (request, event sent, stream closed): wakes waiters. */
   onActivity: () => void = () => undefined;
 
+  /** The resources this server serves: all of them, or all but the instancetype API's. */
+  private readonly served: readonly Resource[];
+
   constructor(
     private readonly store: Store,
     private readonly faults: Faults,
     readonly counters: Counters,
     private readonly opts: ApiOptions,
   ) {
+    this.served = opts.instancetypeApi === false ? RESOURCES.filter((r) => groupOf(r) !== 'instancetype.kubevirt.io') : RESOURCES;
     store.onChange((ev) => {
       for (const s of this.streams) s.deliver(ev);
     });
@@ -126,7 +152,7 @@ export class ApiServer {
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     this.counters.requests++;
     this.onActivity();
-    const route = parseRoute(url.pathname);
+    const route = parseRoute(url.pathname, this.served);
     const isWatch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
     const kind: RequestKind = !route ? 'discovery' : route.name ? 'get' : isWatch ? 'watch' : 'list';
     const failure = this.faults.failureFor(kind);
@@ -173,27 +199,30 @@ export class ApiServer {
       case '/api/v1':
         return sendJson(res, 200, { kind: 'APIResourceList', groupVersion: 'v1', resources: [] });
       case '/apis':
-        return sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [GROUP_BODY] });
-      case '/apis/kubevirt.io':
-        return sendJson(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...GROUP_BODY });
-      case '/apis/kubevirt.io/v1':
-        return sendJson(res, 200, apiResourceList());
+        return sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [...groupBodies(this.served).values()] });
       case '/healthz':
       case '/readyz':
       case '/livez':
         res.writeHead(200, { 'Content-Type': 'text/plain' });
         return void res.end('ok');
-      default:
+      default: {
+        // /apis/{group} and /apis/{group}/{version} of the served groups.
+        const m = /^\/apis\/([^/]+)(?:\/([^/]+))?$/.exec(p);
+        const body = m ? (groupBodies(this.served).get(m[1]!) as { versions: { version: string }[] } | undefined) : undefined;
+        if (m && body && m[2] === undefined) return sendJson(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...body });
+        if (m && body && body.versions.some((v) => v.version === m[2])) return sendJson(res, 200, apiResourceList(m[1]!, m[2]!, this.served));
         return sendStatus(res, 404, 'the server could not find the requested resource');
+      }
     }
   }
 
   private get(route: Route, res: ServerResponse): void {
     this.counters.gets[route.resource]++;
-    const obj = this.store.get(route.resource, `${route.namespace}/${route.name}`);
+    const obj = this.store.get(route.resource, `${route.namespace ?? ''}/${route.name}`);
     if (obj === undefined) {
-      return sendStatus(res, 404, `${route.resource}.${GROUP} "${route.name}" not found`, {
-        details: { name: route.name, group: GROUP, kind: route.resource },
+      const group = groupOf(route.resource);
+      return sendStatus(res, 404, `${route.resource}.${group} "${route.name}" not found`, {
+        details: { name: route.name, group, kind: route.resource },
       });
     }
     sendJson(res, 200, obj);
@@ -250,7 +279,7 @@ export class ApiServer {
     }
     // Items are serialized one by one into the envelope: no intermediate list object.
     const { listKind } = KINDS[route.resource];
-    const body = `{"apiVersion":"${GV}","items":[${page.items.map((o) => JSON.stringify(o)).join(',')}],"kind":"${listKind}","metadata":${JSON.stringify(meta)}}`;
+    const body = `{"apiVersion":"${route.groupVersion}","items":[${page.items.map((o) => JSON.stringify(o)).join(',')}],"kind":"${listKind}","metadata":${JSON.stringify(meta)}}`;
     sendJson(res, 200, body);
   }
 

@@ -29,6 +29,8 @@ export interface SimulatorOptions {
   stepDelayMs?: number;
   /** First resourceVersion handed out. Default 1000. */
   initialResourceVersion?: number;
+  /** Serve KubeVirt's instancetype API (with the u1 sizes). Default true; false: a cluster without it. */
+  instancetypeApi?: boolean;
 }
 
 /** Every object the simulator serves right now: what a correct sync must converge to. */
@@ -64,7 +66,9 @@ export class Simulator extends EventEmitter {
       bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 5000,
       defaultWatchTimeoutSeconds: opts.defaultWatchTimeoutSeconds ?? 1800,
       maxWatchBufferBytes: opts.maxWatchBufferBytes ?? 64 * 1024 * 1024,
+      instancetypeApi: opts.instancetypeApi ?? true,
     });
+    if (opts.instancetypeApi ?? true) this.cluster.instancetypes.seedU1();
     this.api.onActivity = () => this.emit('activity');
     this.store.onChange((ev) => {
       this.emit('change', ev);
@@ -124,6 +128,10 @@ export class Simulator extends EventEmitter {
   /** Creates a VM (Stopped); `running: true` also starts it (VMI ADDED ... Running). */
   createVM(ns: string, name: string, opts?: CreateVmOptions): Promise<void> {
     return this.cluster.createVM(ns, name, opts);
+  }
+  /** Changes spec.instancetype (a resize while stopped takes effect at the next start); a new revision follows. */
+  setInstancetype(ns: string, name: string, instancetype: string, kind?: string): Promise<void> {
+    return this.cluster.setInstancetype(ns, name, instancetype, kind);
   }
   startVM(ns: string, name: string): Promise<void> {
     return this.cluster.startVM(ns, name);

@@ -3,10 +3,54 @@
 // consistent snapshots. Objects are treated as immutable: every write stores a new object
 // (sharing unchanged subtrees), so history keeps old versions for free.
 
-export type Resource = 'virtualmachines' | 'virtualmachineinstances';
-export const RESOURCES: readonly Resource[] = ['virtualmachines', 'virtualmachineinstances'];
+export type Resource =
+  | 'virtualmachines'
+  | 'virtualmachineinstances'
+  | 'virtualmachineclusterinstancetypes'
+  | 'virtualmachineinstancetypes'
+  | 'controllerrevisions';
+export const RESOURCES: readonly Resource[] = [
+  'virtualmachines',
+  'virtualmachineinstances',
+  'virtualmachineclusterinstancetypes',
+  'virtualmachineinstancetypes',
+  'controllerrevisions',
+];
 
-export const KINDS: Record<Resource, { kind: string; listKind: string; singular: string; shortNames: string[] }> = {
+export interface KindInfo {
+  kind: string;
+  listKind: string;
+  singular: string;
+  shortNames: string[];
+  /** API group; kubevirt.io when absent. */
+  group?: string;
+  /** Served versions, the preferred first; ['v1'] when absent. */
+  versions?: string[];
+  /** False for cluster-scoped kinds (stored under key "/<name>"). */
+  namespaced?: boolean;
+}
+
+// The instancetype kinds as KubeVirt's CRDs name them (kubevirt/kubevirt
+// pkg/virt-operator/resource/generate/components/crds.go: plural, singular, shortNames, scope).
+export const KINDS: Record<Resource, KindInfo> = {
+  virtualmachineclusterinstancetypes: {
+    kind: 'VirtualMachineClusterInstancetype',
+    listKind: 'VirtualMachineClusterInstancetypeList',
+    singular: 'virtualmachineclusterinstancetype',
+    shortNames: ['vmclusterinstancetype', 'vmclusterinstancetypes', 'vmcf', 'vmcfs'],
+    group: 'instancetype.kubevirt.io',
+    versions: ['v1beta1', 'v1'],
+    namespaced: false,
+  },
+  virtualmachineinstancetypes: {
+    kind: 'VirtualMachineInstancetype',
+    listKind: 'VirtualMachineInstancetypeList',
+    singular: 'virtualmachineinstancetype',
+    shortNames: ['vminstancetype', 'vminstancetypes', 'vmf', 'vmfs'],
+    group: 'instancetype.kubevirt.io',
+    versions: ['v1beta1', 'v1'],
+  },
+  controllerrevisions: { kind: 'ControllerRevision', listKind: 'ControllerRevisionList', singular: 'controllerrevision', shortNames: [], group: 'apps', versions: ['v1'] },
   virtualmachines: { kind: 'VirtualMachine', listKind: 'VirtualMachineList', singular: 'virtualmachine', shortNames: ['vm', 'vms'] },
   virtualmachineinstances: {
     kind: 'VirtualMachineInstance',
