@@ -1,18 +1,42 @@
 -- =====================================================================
 -- Entry points: ingest, stage, sweep, reconcile
 -- =====================================================================
--- Each call is one transaction's worth of work under one advisory lock, so
--- concurrent callers (the watcher, a DBA replaying events) queue instead of
--- deadlocking, and change-feed sequence numbers commit in order.
+-- Each call is one transaction's worth of work under the writer row lock
+-- (vm_sync.lock_writer(), sql/080_leader.sql), so concurrent callers (the
+-- watcher, a DBA replaying events) queue instead of deadlocking, and
+-- change-feed sequence numbers commit in order. A call is bounded in size
+-- (vm_sync.settings ingest_max_events, ingest_max_bytes).
 -- These functions write, so they run as their owner (SECURITY DEFINER) with
 -- a pinned search_path: callers need EXECUTE, not table privileges.
 
-create or replace function vm_sync.ingest_lock_id()
-returns bigint
-language sql immutable parallel safe
-as $$ select 7358200110000000002::bigint $$;
+-- Refuses a call over the size limits, before any work: one call is one transaction holding the
+-- writer lock, and an unbounded one holds it (and the backend's memory) without bound.
+create or replace function vm_sync.check_call_size(events jsonb)
+returns void
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  max_events bigint := coalesce((select s.value::bigint from vm_sync.settings s where s.name = 'ingest_max_events'), 50000);
+  max_bytes  bigint := coalesce((select s.value::bigint from vm_sync.settings s where s.name = 'ingest_max_bytes'), 67108864);
+  n_events   bigint;
+  n_bytes    bigint;
+begin
+  if events is null or jsonb_typeof(events) <> 'array' then
+    return;  -- stage_events says what is wrong with it
+  end if;
+  n_events := jsonb_array_length(events);
+  n_bytes := pg_column_size(events);
+  if n_events > max_events or n_bytes > max_bytes then
+    raise exception 'vm_sync: one call takes at most % events and % bytes; this one has % events, % bytes', max_events, max_bytes, n_events, n_bytes
+      using errcode = 'VS002',
+            hint = 'Split the events into smaller calls (each is one transaction), or raise ingest_max_events / ingest_max_bytes in vm_sync.settings.';
+  end if;
+end;
+$$;
 
-comment on function vm_sync.ingest_lock_id() is 'Transaction advisory lock serialising every write to vm_sync and vms';
+comment on function vm_sync.check_call_size(jsonb) is
+  'Internal: raises SQLSTATE VS002 when events exceeds vm_sync.settings ingest_max_events or ingest_max_bytes (jsonb size)';
 
 
 create or replace function vm_sync.ingest(events jsonb)
@@ -24,7 +48,8 @@ declare
   staged record;
   merged jsonb;
 begin
-  perform pg_advisory_xact_lock(vm_sync.ingest_lock_id());
+  perform vm_sync.check_call_size(events);
+  perform vm_sync.lock_writer();
   staged := vm_sync.stage_events(events);
   merged := vm_sync.merge(staged.affected_namespaces, staged.affected_vm_names);
   return (staged.summary - 'field_rejects')
@@ -46,7 +71,8 @@ as $$
 declare
   staged record;
 begin
-  perform pg_advisory_xact_lock(vm_sync.ingest_lock_id());
+  perform vm_sync.check_call_size(events);
+  perform vm_sync.lock_writer();
   staged := vm_sync.stage_events(events);
   return (staged.summary - 'field_rejects')
       || jsonb_build_object('vms_updated', 0, 'notifications', 0, 'field_updates', staged.summary -> 'field_rejects');
@@ -67,14 +93,20 @@ declare
   gone_ns  text[];
   gone_vm  text[];
   n_gone   integer;
+  nestloop text;
   merged   jsonb := jsonb_build_object('vms_updated', 0, 'field_updates', '[]'::jsonb);
 begin
   if p_kind is null or p_kind not in ('VirtualMachine', 'VirtualMachineInstance', 'ControllerRevision',
                                       'VirtualMachineInstancetype', 'VirtualMachineClusterInstancetype') then
     raise exception 'vm_sync.sweep: unknown kind %', p_kind using errcode = 'invalid_parameter_value';
   end if;
-  perform pg_advisory_xact_lock(vm_sync.ingest_lock_id());
+  perform vm_sync.lock_writer();
 
+  -- The anti-join must never become a nested loop: with statistics saying the kind is empty (a cold
+  -- start, autovacuum off or behind) one took 21 s for 10,000 objects. Hash or merge, whatever the
+  -- estimates; only for this statement (the merge below keeps its index lookups).
+  nestloop := current_setting('enable_nestloop');
+  perform set_config('enable_nestloop', 'off', true);
   with present as (
     select distinct u as uid from unnest(coalesce(present_uids, '{}')) as u where u is not null
   ),
@@ -88,6 +120,7 @@ begin
     returning s.namespace, s.vm_name
   )
   select array_agg(g.namespace), array_agg(g.vm_name), count(*) into gone_ns, gone_vm, n_gone from gone g;
+  perform set_config('enable_nestloop', nestloop, true);
 
   -- A list after a watch was established is a relist; the first list of a scope is not.
   update vm_sync.watch_state w
@@ -105,6 +138,34 @@ $$;
 
 comment on function vm_sync.sweep(text, text[], text[], boolean) is
   'After a full list of kind (within namespaces, all when NULL): staged objects whose uid is not in present_uids become deleted; merges them unless merge is false';
+
+
+-- Plans must not depend on autovacuum having kept up: after a bulk load (a cold start, a relist)
+-- the staging table is analyzed here when its statistics are missing or well behind its contents.
+create or replace function vm_sync.analyze_if_stale()
+returns boolean
+language plpgsql volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  st record;
+begin
+  select c.reltuples, coalesce(t.n_mod_since_analyze, 0) as modified, t.last_analyze, t.last_autoanalyze
+    into st
+    from pg_catalog.pg_class c
+    left join pg_catalog.pg_stat_all_tables t on t.relid = c.oid
+   where c.oid = 'vm_sync.snapshots'::regclass;
+  if st.reltuples < 0 or (st.last_analyze is null and st.last_autoanalyze is null and st.modified > 0)
+     or st.modified > 1000 + 0.2 * greatest(st.reltuples, 0) then
+    analyze vm_sync.snapshots;
+    return true;
+  end if;
+  return false;
+end;
+$$;
+
+comment on function vm_sync.analyze_if_stale() is
+  'Internal: analyzes vm_sync.snapshots when it never was, or when more than 1000 + 20% of its rows changed since';
 
 
 -- Old changes and rejects go after their retention (vm_sync.settings).
@@ -133,7 +194,8 @@ as $$
 declare
   merged  jsonb;
 begin
-  perform pg_advisory_xact_lock(vm_sync.ingest_lock_id());
+  perform vm_sync.lock_writer();
+  perform vm_sync.analyze_if_stale();
   merged := vm_sync.merge(null, null, true);
   perform vm_sync.prune();
   return jsonb_build_object('vms_updated', merged -> 'vms_updated', 'notifications', merged -> 'vms_updated',

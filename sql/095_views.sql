@@ -40,16 +40,15 @@ comment on view vm_sync.change_feed is
   'One row per vms row change, in commit order; vm_changed notifications carry its seq. Catch up with where seq > $last';
 
 
--- The sync's health in one row: who leads (and whether that session still holds the lock),
--- where each watch stands, how much is staged, rejected and changed.
+-- The sync's health in one row: who leads (and whether that leader's own session is connected with
+-- a current lease), where each watch stands, how much is staged, rejected and changed.
 create or replace view vm_sync.sync_status as
-  select l.holder, l.pid, l.term, l.acquired_at, l.heartbeat_at, l.last_batch_at, l.batches, l.events,
-         -- The leader lock (vm_sync.leader_lock_id(), split as pg_locks shows a bigint key) is held by someone.
-         exists (select 1 from pg_catalog.pg_locks k
-                  where k.locktype = 'advisory' and k.granted and k.objsubid = 1
-                    and k.database = (select d.oid from pg_catalog.pg_database d where d.datname = pg_catalog.current_database())
-                    and k.classid::bigint = (7358200110000000001::bigint >> 32)
-                    and k.objid::bigint = (7358200110000000001::bigint & 4294967295)) as leader_connected,
+  select l.holder, l.pid, l.term, l.acquired_at, l.heartbeat_at, wr.last_batch_at, wr.batches, wr.events,
+         -- The recorded leader's writer session is connected to this database and its lease is
+         -- current (pid and datname are visible to every role in pg_stat_activity).
+         coalesce(l.lease_expires_at > pg_catalog.clock_timestamp()
+          and exists (select 1 from pg_catalog.pg_stat_activity a
+                       where a.pid = l.pid and a.datname = pg_catalog.current_database()), false) as leader_connected,
          (select coalesce(jsonb_agg(jsonb_build_object('kind', w.kind, 'scope', w.scope,
                                                         'resource_version', w.resource_version,
                                                         'updated_at', w.updated_at, 'relists', w.relists,
@@ -60,12 +59,14 @@ create or replace view vm_sync.sync_status as
          (select count(*) from vm_sync.snapshots s where s.kind = 'VirtualMachineInstance' and not s.deleted) as vmis_staged,
          (select count(*) from vm_sync.rejects r where r.rejected_at > now() - interval '1 hour') as rejects_last_hour,
          (select max(c.seq) from vm_sync.changes c) as last_change_seq,
-         (select max(c.changed_at) from vm_sync.changes c) as last_change_at
+         (select max(c.changed_at) from vm_sync.changes c) as last_change_at,
+         l.lease_expires_at
     from vm_sync.leader l
+    cross join vm_sync.writer wr
    where l.id = 1;
 
 comment on view vm_sync.sync_status is
-  'One row: leader (and whether its lock is held), watch checkpoints, staged objects, recent rejects, last change';
+  'One row: leader (and whether its session is connected with a current lease), watch checkpoints, staged objects, recent rejects, last change';
 
 
 do $grants$

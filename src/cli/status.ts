@@ -73,18 +73,16 @@ export async function readStatus(databaseUrl: string, staleAfterSeconds = 60): P
     const head = await client.query<{ now: Date; db: string }>(`select now() as now, current_database() as db`);
     const now = head.rows[0]!.now;
     const leader = await client.query(`
-      select l.holder, l.pid, l.term, l.acquired_at, l.heartbeat_at, l.last_batch_at, l.batches, l.events,
+      select l.holder, l.pid, l.term, l.acquired_at, l.heartbeat_at, w.last_batch_at, w.batches, w.events,
              case when l.watches_term = l.term then l.watches_down end as watches_down,
              extract(epoch from now() - l.watches_down_since)::float8 as watches_down_seconds,
              extract(epoch from now() - l.heartbeat_at)::float8 as heartbeat_age,
-             k.pid as lock_pid, a.application_name, host(a.client_addr) as client_addr
+             a.pid as lock_pid, a.application_name, host(a.client_addr) as client_addr
         from vm_sync.leader l
-        left join pg_catalog.pg_locks k
-          on k.locktype = 'advisory' and k.granted and k.objsubid = 1
-         and k.database = (select oid from pg_catalog.pg_database where datname = current_database())
-         and k.classid::bigint = (vm_sync.leader_lock_id() >> 32)
-         and k.objid::bigint = (vm_sync.leader_lock_id() & 4294967295)
-        left join pg_catalog.pg_stat_activity a on a.pid = k.pid
+        cross join vm_sync.writer w
+        -- The lease is held when it is current and the recorded writer session is connected.
+        left join pg_catalog.pg_stat_activity a
+          on a.pid = l.pid and a.datname = current_database() and l.lease_expires_at > clock_timestamp()
        where l.id = 1`);
     const watches = await client.query(`
       select kind, scope, resource_version, updated_at, extract(epoch from now() - updated_at)::float8 as age,
@@ -182,8 +180,8 @@ export async function readStatus(databaseUrl: string, staleAfterSeconds = 60): P
 function problems(s: SyncStatus, staleAfter: number): string[] {
   const out: string[] = [];
   const l = s.leader;
-  if (!l.lockHeld) out.push(l.holder ? `no watcher holds the leader lock (last leader ${l.holder} is gone)` : 'no watcher leads: is `ssvirt-vm-sync run` running?');
-  else if (l.backendPid !== l.lockHolderPid) out.push(`the leader row names backend pid ${l.backendPid} but backend ${l.lockHolderPid} holds the lock`);
+  if (!l.lockHeld) out.push(l.holder ? `no watcher holds the leader lease (last leader ${l.holder} is gone or its lease expired)` : 'no watcher leads: is `ssvirt-vm-sync run` running?');
+  else if (l.backendPid !== l.lockHolderPid) out.push(`the leader row names backend pid ${l.backendPid} but backend ${l.lockHolderPid} holds the lease`);
   if (l.lockHeld && l.heartbeatAgeSeconds !== null && l.heartbeatAgeSeconds > staleAfter) {
     out.push(`the leader's last heartbeat is ${shortDuration(l.heartbeatAgeSeconds)} old (more than ${staleAfter}s)`);
   }
@@ -207,7 +205,7 @@ export function formatStatus(s: SyncStatus): string {
     : `none recorded (term ${l.term})`;
   lines.push(`Leader       ${leaderLine}`);
   lines.push(
-    `Leader lock  ${l.lockHeld ? `held by backend ${l.lockHolderPid}${l.lockHolderApplication ? ` (${l.lockHolderApplication}${l.lockHolderAddress ? ` from ${l.lockHolderAddress}` : ''})` : ''}` : 'NOT held'}`,
+    `Leader lease ${l.lockHeld ? `held by backend ${l.lockHolderPid}${l.lockHolderApplication ? ` (${l.lockHolderApplication}${l.lockHolderAddress ? ` from ${l.lockHolderAddress}` : ''})` : ''}` : 'NOT held'}`,
   );
   lines.push(`Last batch   ${ago(l.lastBatchAt, now)}: ${l.batches} batches, ${l.events} events since the leader started`, '');
   lines.push('Watches');

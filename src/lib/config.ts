@@ -61,10 +61,13 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { key: 'backoffInitialMs', flag: '--backoff-initial-ms', env: ['BACKOFF_INITIAL_MS'], type: 'int', default: 200, min: 1, max: 600_000, help: 'first reconnect / retry delay' },
   { key: 'backoffMaxMs', flag: '--backoff-max-ms', env: ['BACKOFF_MAX_MS'], type: 'int', default: 10_000, min: 1, max: 3_600_000, help: 'largest reconnect / retry delay' },
   { key: 'metricsAddr', flag: '--metrics-addr', env: ['METRICS_ADDR', 'METRICS_PORT'], type: 'addr', default: ':9090', help: 'listen address of /metrics, /healthz, /readyz ([host]:port or port; "off" disables)' },
-  { key: 'leaderPollMs', flag: '--leader-poll-ms', env: ['LEADER_POLL_MS'], type: 'int', default: 1000, min: 50, max: 60_000, help: 'how often a standby tries to take the lead (and the leader checks its session)' },
+  { key: 'leaderPollMs', flag: '--leader-poll-ms', env: ['LEADER_POLL_MS'], type: 'int', default: 1000, min: 50, max: 60_000, help: 'how often a standby tries to take the lead (and the leader renews its lease, vm_sync.settings leader_lease)' },
   { key: 'stepDownAfterMs', flag: '--step-down-after-ms', env: ['STEP_DOWN_AFTER_MS'], type: 'int', default: 30_000, min: 0, max: 3_600_000, help: "a leader whose watches are not established this long resigns so a standby can lead (0: never)" },
   { key: 'stepDownBackoffMs', flag: '--step-down-backoff-ms', env: ['STEP_DOWN_BACKOFF_MS'], type: 'int', default: 15_000, min: 0, max: 3_600_000, help: 'after stepping down, wait this long before campaigning again' },
   { key: 'poolerCheck', flag: '--pooler-check', env: ['POOLER_CHECK'], type: 'bool', default: true, help: 'at start, refuse a transaction-pooling pooler (PgBouncer pool_mode=transaction) in front of PostgreSQL' },
+  { key: 'pgStatementTimeoutMs', flag: '--pg-statement-timeout-ms', env: ['PG_STATEMENT_TIMEOUT_MS'], type: 'int', default: 60_000, min: 100, max: 3_600_000, help: "statement_timeout of the watcher's sessions (whatever the server's default); a batch that takes longer is split" },
+  { key: 'pgLockTimeoutMs', flag: '--pg-lock-timeout-ms', env: ['PG_LOCK_TIMEOUT_MS'], type: 'int', default: 15_000, min: 100, max: 3_600_000, help: "lock_timeout of the watcher's sessions (a write waits this long for another writer, then retries)" },
+  { key: 'pgIdleInTransactionTimeoutMs', flag: '--pg-idle-in-transaction-timeout-ms', env: ['PG_IDLE_IN_TRANSACTION_TIMEOUT_MS'], type: 'int', default: 60_000, min: 1000, max: 3_600_000, help: "idle_in_transaction_session_timeout of the watcher's sessions" },
   { key: 'holder', flag: '--holder', env: ['VM_SYNC_HOLDER', 'POD_NAME'], type: 'string', default: null, help: 'identity recorded in vm_sync.leader (default: hostname:pid)' },
   { key: 'shutdownTimeoutMs', flag: '--shutdown-timeout-ms', env: ['SHUTDOWN_TIMEOUT_MS'], type: 'int', default: 5000, min: 100, max: 120_000, help: 'longest graceful shutdown before a forced exit' },
   LOG_LEVEL_OPTION,
@@ -105,6 +108,9 @@ export interface RunConfig {
   stepDownAfterMs: number;
   stepDownBackoffMs: number;
   poolerCheck: boolean;
+  pgStatementTimeoutMs: number;
+  pgLockTimeoutMs: number;
+  pgIdleInTransactionTimeoutMs: number;
   holder: string;
   shutdownTimeoutMs: number;
   logLevel: string;

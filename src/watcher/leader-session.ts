@@ -1,9 +1,15 @@
-// The leader's dedicated PostgreSQL session. The advisory lock lives on it and every write goes
-// through it, so the lock is the fence: once the session is gone, nothing more can be written.
+// The leader's PostgreSQL sessions. Every write goes through the writer session, and every write
+// function starts with vm_sync.fence() (sql/080_leader.sql): only the session recorded in the lease,
+// while the lease is current, can write. The lease is renewed on a heartbeat session of its own, so
+// a renewal never queues behind a long write.
+//
+// The leader API: acquire() (campaign), renew() (heartbeat), resign(), and lost / onLost() (the
+// session can no longer be trusted: the term ends).
 import type pg from 'pg';
 import { connectClient } from '../pg/connect.js';
 import { classifyDbError, isNotLeader, SessionLostError } from '../pg/errors.js';
 import type { Logger } from '../lib/log.js';
+import { withTimeout } from '../lib/retry.js';
 import { toJsonb, type Checkpoint, type WatchEvent } from './events.js';
 import type { Kind } from './kube-client.js';
 
@@ -13,29 +19,54 @@ export interface WatchStateRow {
   resourceVersion: string | null;
 }
 
+/** Session settings of the watcher, whatever the server's or the role's defaults. */
+export interface SessionTimeouts {
+  statementTimeoutMs: number;
+  lockTimeoutMs: number;
+  idleInTransactionTimeoutMs: number;
+}
+
+/** Past its statement_timeout, a call is given this long to answer before its session is given up. */
+const ANSWER_MARGIN_MS = 10_000;
+/** The heartbeat's statements are tiny; a renewal slower than this means the database is not there. */
+const HEARTBEAT_STATEMENT_MS = 5_000;
+
 export class LeaderSession {
   private chain: Promise<unknown> = Promise.resolve();
   private lostError: SessionLostError | null = null;
   private readonly lostListeners = new Set<(err: SessionLostError) => void>();
+  private term: string | null = null;
 
   private constructor(
     private readonly client: pg.Client,
+    private readonly beat: pg.Client,
+    private readonly timeouts: SessionTimeouts,
     private readonly logger: Logger,
   ) {
-    client.on('error', (err) => this.markLost(new SessionLostError('database session failed', { cause: err })));
-    client.on('end', () => this.markLost(new SessionLostError('database session ended')));
+    for (const c of [client, beat]) {
+      c.on('error', (err) => this.markLost(new SessionLostError('database session failed', { cause: err })));
+      c.on('end', () => this.markLost(new SessionLostError('database session ended')));
+    }
   }
 
-  static async open(databaseUrl: string, holder: string, logger: Logger): Promise<LeaderSession> {
-    const client = await connectClient(databaseUrl, `ssvirt-vm-sync leader ${holder}`.slice(0, 63));
+  static async open(databaseUrl: string, holder: string, timeouts: SessionTimeouts, logger: Logger): Promise<LeaderSession> {
+    const name = `ssvirt-vm-sync leader ${holder}`.slice(0, 55);
+    const client = await connectClient(databaseUrl, name);
+    let beat: pg.Client;
     try {
-      // Server-side keepalives: if this host vanishes without closing the socket, the server drops
-      // the session (and with it the lock) in seconds rather than after the kernel's two hours.
-      await client.query(`set tcp_keepalives_idle = 5; set tcp_keepalives_interval = 2; set tcp_keepalives_count = 3`);
+      beat = await connectClient(databaseUrl, `${name} beat`);
     } catch (err) {
-      logger.debug({ err }, 'tcp keepalive settings not applied');
+      await client.end().catch(() => undefined);
+      throw err;
     }
-    return new LeaderSession(client, logger);
+    try {
+      await configure(client, timeouts.statementTimeoutMs, timeouts, logger);
+      await configure(beat, Math.min(HEARTBEAT_STATEMENT_MS, timeouts.statementTimeoutMs), timeouts, logger);
+    } catch (err) {
+      await Promise.all([client.end().catch(() => undefined), beat.end().catch(() => undefined)]);
+      throw err;
+    }
+    return new LeaderSession(client, beat, timeouts, logger);
   }
 
   get lost(): SessionLostError | null {
@@ -58,24 +89,32 @@ export class LeaderSession {
     this.logger.warn({ err: err.cause ?? err }, err.message);
     for (const fn of this.lostListeners) fn(err);
     this.lostListeners.clear();
-    // A session we gave up on must not linger holding the lock; a hung socket is cut outright.
-    this.client.end().catch(() => undefined);
-    const raw = this.client as unknown as { connection?: { stream?: { destroy(): void } } };
-    setTimeout(() => raw.connection?.stream?.destroy(), 1000).unref();
+    // A session we gave up on must not linger as the leader's; a hung socket is cut outright.
+    for (const c of [this.client, this.beat]) {
+      c.end().catch(() => undefined);
+      const raw = c as unknown as { connection?: { stream?: { destroy(): void } } };
+      setTimeout(() => raw.connection?.stream?.destroy(), 1000).unref();
+    }
   }
 
   /**
-   * Runs `fn` alone on the session (callers are serialised, so a transaction is never interleaved
-   * with another caller's statement). A connection-level error or VS001 marks the session lost.
+   * Runs `fn` alone on the writer session (callers are serialised), bounded by the session's
+   * statement_timeout plus a margin: a call that does not answer by then means a hung session. A
+   * connection-level error or VS001 marks the session lost.
    */
   run<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    const limitMs = this.timeouts.statementTimeoutMs + ANSWER_MARGIN_MS;
     const next = this.chain.then(async () => {
       if (this.lostError) throw this.lostError;
       try {
-        return await fn(this.client);
+        return await withTimeout(fn(this.client), limitMs, () => {
+          const err = new SessionLostError(`the database did not answer in ${limitMs} ms`);
+          this.markLost(err);
+          return err;
+        });
       } catch (err) {
         if (classifyDbError(err) === 'session') {
-          this.markLost(new SessionLostError(isNotLeader(err) ? 'this session no longer holds the leader lock' : 'database session lost', { cause: err }));
+          this.markLost(new SessionLostError(isNotLeader(err) ? 'this session is no longer the leader' : 'database session lost', { cause: err }));
           throw this.lostError;
         }
         throw err;
@@ -85,26 +124,11 @@ export class LeaderSession {
     return next;
   }
 
-  /** Runs `fn` in a transaction that first proves this session still leads. */
-  transaction<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-    return this.run(async (client) => {
-      await client.query('begin');
-      try {
-        await client.query('select vm_sync.assert_leader()');
-        const result = await fn(client);
-        await client.query('commit');
-        return result;
-      } catch (err) {
-        await client.query('rollback').catch(() => undefined);
-        throw err;
-      }
-    });
-  }
-
-  /** The term when this session leads (or just took the lead), else null. */
-  async tryLead(holder: string): Promise<string | null> {
+  /** Campaigns: the term when this session leads (or just took the lease), else null. */
+  async acquire(holder: string): Promise<string | null> {
     const r = await this.run((c) => c.query<{ term: string | null }>('select vm_sync.try_lead($1)::text as term', [holder]));
-    return r.rows[0]?.term ?? null;
+    this.term = r.rows[0]?.term ?? null;
+    return this.term;
   }
 
   /** Records which watches are down (kind/scope) and for how long, for `status` (sql/085_watch_health.sql). */
@@ -112,11 +136,23 @@ export class LeaderSession {
     await this.run((c) => c.query('select vm_sync.report_watches($1::text[], $2)', [down, downSeconds]));
   }
 
-  async assertLeader(): Promise<void> {
-    await this.run((c) => c.query('select vm_sync.assert_leader()'));
+  /** The heartbeat: extends the lease on the heartbeat session; VS001 (taken over, expired) marks the session lost. */
+  async renew(): Promise<void> {
+    if (this.lostError) throw this.lostError;
+    if (this.term === null) throw new SessionLostError('renew before acquire');
+    try {
+      await this.beat.query('select vm_sync.renew_lease($1::bigint)', [this.term]);
+    } catch (err) {
+      if (classifyDbError(err) === 'session') {
+        this.markLost(new SessionLostError(isNotLeader(err) ? 'the lease was lost' : 'heartbeat session lost', { cause: err }));
+        throw this.lostError;
+      }
+      throw err;
+    }
   }
 
-  async applyBatch(events: WatchEvent[], checkpoints: Checkpoint[], merge = true): Promise<Record<string, unknown>> {
+  /** Ingests (merge) or stages a batch with its checkpoints, fenced, in one transaction. */
+  async applyBatch(events: WatchEvent[], checkpoints: Checkpoint[], merge: boolean): Promise<Record<string, unknown>> {
     const r = await this.run((c) =>
       c.query<{ summary: Record<string, unknown> }>('select vm_sync.apply_batch($1::jsonb, $2::jsonb, $3) as summary', [
         toJsonb(events),
@@ -127,34 +163,24 @@ export class LeaderSession {
     return r.rows[0]?.summary ?? {};
   }
 
-  /** After a full list: marks what the list no longer has as deleted, then saves the list's position. */
+  /** After a full list: marks what the list no longer has as deleted, then saves the list's position (fenced). */
   async finishList(kind: Kind, scope: string, presentUids: string[], resourceVersion: string, merge: boolean): Promise<unknown> {
-    return this.transaction(async (c) => {
-      const r = await c.query<{ summary: unknown }>('select vm_sync.sweep($1, $2::text[], $3::text[], $4) as summary', [
-        kind,
-        scope ? [scope] : null,
-        presentUids,
-        merge,
-      ]);
-      await c.query('select vm_sync.save_checkpoints($1::jsonb)', [toJsonb([{ kind, scope, resourceVersion }])]);
-      return r.rows[0]?.summary;
-    });
+    const r = await this.run((c) =>
+      c.query<{ summary: unknown }>('select vm_sync.finish_list($1, $2, $3::text[], $4, $5) as summary', [kind, scope, presentUids, resourceVersion, merge]),
+    );
+    return r.rows[0]?.summary;
   }
 
-  /** Re-merges everything staged; the summary carries field_updates for the seed's metrics. */
+  /** Re-merges everything staged (fenced); the summary carries field_updates for the seed's metrics. */
   async reconcile(): Promise<{ changed: number; fieldUpdates: unknown }> {
-    return this.transaction(async (c) => {
-      const r = await c.query<{ summary: { vms_updated?: number; field_updates?: unknown } }>(
-        'select vm_sync.reconcile_summary() as summary',
-      );
-      const summary = r.rows[0]?.summary ?? {};
-      return { changed: Number(summary.vms_updated ?? 0), fieldUpdates: summary.field_updates };
-    });
+    const r = await this.run((c) => c.query<{ summary: { vms_updated?: number; field_updates?: unknown } }>('select vm_sync.leader_reconcile() as summary'));
+    const summary = r.rows[0]?.summary ?? {};
+    return { changed: Number(summary.vms_updated ?? 0), fieldUpdates: summary.field_updates };
   }
 
-  /** Records whether an optional API group is served (vm_sync.api_status), for `status`. */
+  /** Records whether an optional API group is served (vm_sync.api_status), for `status` (fenced in SQL). */
   async recordApi(group: string, version: string | null, available: boolean): Promise<void> {
-    await this.transaction((c) => c.query('select vm_sync.record_api($1, $2, $3)', [group, version, available]));
+    await this.run((c) => c.query('select vm_sync.record_api($1, $2, $3)', [group, version, available]));
   }
 
   async readWatchState(): Promise<WatchStateRow[]> {
@@ -164,7 +190,7 @@ export class LeaderSession {
     return r.rows.map((row) => ({ kind: row.kind, scope: row.scope, resourceVersion: row.resource_version }));
   }
 
-  /** Releases the lock and closes the session; best effort, bounded by `timeoutMs`. */
+  /** Ends the lease (when asked and still held) and closes both sessions; best effort, bounded by `timeoutMs`. */
   async close(options: { resign: boolean; timeoutMs: number }): Promise<void> {
     if (options.resign && !this.lostError) {
       const resign = this.run((c) => c.query('select vm_sync.resign()')).catch((err) => this.logger.warn({ err }, 'resign failed'));
@@ -172,6 +198,24 @@ export class LeaderSession {
     }
     this.lostListeners.clear();
     if (!this.lostError) this.lostError = new SessionLostError('session closed');
-    await Promise.race([this.client.end().catch(() => undefined), new Promise((r) => setTimeout(r, options.timeoutMs).unref())]);
+    const ends = Promise.all([this.client.end().catch(() => undefined), this.beat.end().catch(() => undefined)]);
+    await Promise.race([ends, new Promise((r) => setTimeout(r, options.timeoutMs).unref())]);
+  }
+}
+
+async function configure(client: pg.Client, statementTimeoutMs: number, t: SessionTimeouts, logger: Logger): Promise<void> {
+  // The watcher's own limits: a server-wide statement_timeout meant for interactive users must not
+  // stop its batches, and none of its sessions may sit in a transaction or behind a lock for ever.
+  await client.query(
+    `select set_config('statement_timeout', $1, false), set_config('lock_timeout', $2, false),
+            set_config('idle_in_transaction_session_timeout', $3, false)`,
+    [`${statementTimeoutMs}ms`, `${t.lockTimeoutMs}ms`, `${t.idleInTransactionTimeoutMs}ms`],
+  );
+  try {
+    // Server-side keepalives: if this host vanishes without closing the socket, the server drops
+    // the session (and with it the leader's backend) in seconds rather than after the kernel's two hours.
+    await client.query(`set tcp_keepalives_idle = 5; set tcp_keepalives_interval = 2; set tcp_keepalives_count = 3`);
+  } catch (err) {
+    logger.debug({ err }, 'tcp keepalive settings not applied');
   }
 }

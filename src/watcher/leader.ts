@@ -1,18 +1,20 @@
-// Leader election in the database: campaign on a dedicated session with vm_sync.try_lead() every
-// poll interval; lead on that same session until it is lost or the process stops; then start over
-// with a new session. The leader also checks its session every poll interval, so a session that
-// hangs (not only one that errors) ends the term within a few seconds.
+// Leader election in the database: campaign with vm_sync.try_lead() every poll interval (a lease,
+// sql/080_leader.sql); lead on that session until it is lost or the process stops; then start over
+// with a new session. The leader renews its lease every poll interval on a heartbeat session of its
+// own (never queued behind a write), so a session that hangs, not only one that errors, ends the
+// term within a few seconds, and an expired lease lets a standby take over.
 import { Pacer, sleep, withTimeout, type Backoff } from '../lib/retry.js';
 import type { Logger } from '../lib/log.js';
 import { SessionLostError } from '../pg/errors.js';
 import type { Metrics } from './metrics.js';
-import { LeaderSession } from './leader-session.js';
+import { LeaderSession, type SessionTimeouts } from './leader-session.js';
 
 export interface LeaderOptions {
   databaseUrl: string;
   holder: string;
   pollMs: number;
   backoff: Backoff;
+  timeouts: SessionTimeouts;
   /** Longest wait for resign/close at the end. */
   closeTimeoutMs: number;
   logger: Logger;
@@ -37,7 +39,7 @@ export class LeaderElector {
     while (!signal.aborted) {
       let session: LeaderSession;
       try {
-        session = await LeaderSession.open(this.options.databaseUrl, this.options.holder, logger);
+        session = await LeaderSession.open(this.options.databaseUrl, this.options.holder, this.options.timeouts, logger);
       } catch (err) {
         this.options.metrics?.dbErrors.inc({ op: 'connect' });
         logger.warn({ err, attempt: pacer.attempts }, 'cannot open the leader session; retrying');
@@ -59,7 +61,7 @@ export class LeaderElector {
     try {
       this.role = 'standby';
       while (!signal.aborted && !session.lost) {
-        const term = await this.bounded(session, session.tryLead(holder), 'try_lead');
+        const term = await this.bounded(session, session.acquire(holder), 'try_lead');
         if (term === null) {
           await sleep(pollMs, signal);
           continue;
@@ -101,7 +103,7 @@ export class LeaderElector {
         await sleep(pollMs, termAbort.signal);
         if (termAbort.signal.aborted) break;
         try {
-          await this.bounded(session, session.assertLeader(), 'assert_leader');
+          await this.bounded(session, session.renew(), 'renew_lease');
         } catch {
           break; // the session is marked lost; onLost ends the term
         }
@@ -124,8 +126,8 @@ export class LeaderElector {
   }
 
   /**
-   * A session call that does not answer in time is treated as a lost session. Generous, because the
-   * call queues behind batch writes on the same session; a dead peer is caught by TCP keepalives.
+   * A session call that does not answer in time is treated as a lost session. Generous, for a loaded
+   * machine; a dead peer is caught sooner by TCP keepalives.
    */
   private async bounded<T>(session: LeaderSession, promise: Promise<T>, what: string): Promise<T> {
     const limitMs = Math.max(15_000, this.options.pollMs * 5);

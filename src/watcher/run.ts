@@ -44,6 +44,11 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
       holder: config.holder,
       pollMs: config.leaderPollMs,
       backoff,
+      timeouts: {
+        statementTimeoutMs: config.pgStatementTimeoutMs,
+        lockTimeoutMs: config.pgLockTimeoutMs,
+        idleInTransactionTimeoutMs: config.pgIdleInTransactionTimeoutMs,
+      },
       closeTimeoutMs: Math.max(500, config.shutdownTimeoutMs / 4),
       logger,
       metrics,

@@ -79,7 +79,7 @@ export class Rig {
     for (let i = 0; i < (this.opts.vms ?? 30); i++) await this.addVm(i % 3 === 0 ? 'row-first' : 'vm-first');
   }
 
-  /** Every write to vms or to the change feed is recorded with whether its session held the leader lock. */
+  /** Every write to vms or to the change feed is recorded with whether its session held the leader lease. */
   private async installAudit(): Promise<void> {
     await this.db.query(`
       create table public.fence_audit (
@@ -88,7 +88,7 @@ export class Rig {
       create function public.fence_audit_fn() returns trigger language plpgsql as $$
       begin
         insert into public.fence_audit (tbl, pid, holds, term, leader_pid, seq)
-        select tg_table_name, pg_backend_pid(), vm_sync.holds_leader_lock(), l.term, l.pid,
+        select tg_table_name, pg_backend_pid(), l.pid = pg_backend_pid() and l.lease_expires_at > clock_timestamp(), l.term, l.pid,
                (to_jsonb(new) ->> 'seq')::bigint
           from vm_sync.leader l;
         return new;
@@ -209,7 +209,7 @@ export class Rig {
     }
   }
 
-  /** Samples pg_locks continuously: at most one session may ever hold the leader lock. */
+  /** Samples the lease continuously: at most one connected session may ever hold it. */
   startSampler(intervalMs = 25): void {
     const s = { maxHolders: 0, samples: 0, holders: new Set<number>(), stop: async () => undefined as void };
     let running = true;
@@ -217,9 +217,8 @@ export class Rig {
       while (running) {
         const rows = await this.db
           .query<{ pid: number }>(
-            `select l.pid from pg_locks l where l.locktype = 'advisory' and l.granted and l.objsubid = 1
-                and l.database = (select oid from pg_database where datname = current_database())
-                and l.classid::bigint = (7358200110000000001::bigint >> 32) and l.objid::bigint = (7358200110000000001::bigint & 4294967295)`,
+            `select l.pid from vm_sync.leader l join pg_stat_activity a on a.pid = l.pid and a.datname = current_database()
+              where l.lease_expires_at > clock_timestamp()`,
           )
           .catch(() => []);
         s.samples++;
@@ -297,12 +296,13 @@ export class Rig {
     for (const p of proxies) await p.restore();
   }
 
-  /** SIGKILL while a batch is inside apply_batch: the test holds the ingest lock so the batch waits there. */
+  /** SIGKILL while a batch is inside apply_batch: the test holds the writer row lock so the batch waits there. */
   async killMidBatch(commitOrphan: boolean): Promise<WatcherProcess> {
     const leader = await this.awaitLeader();
     const blocker = await this.db.pool.connect();
     try {
-      await blocker.query('select pg_advisory_lock(7358200110000000002)');
+      await blocker.query('begin');
+      await blocker.query('select 1 from vm_sync.writer where id = 1 for update');
       // Something to write, while the lock is held.
       let waiting: { pid: number } | undefined;
       const deadline = Date.now() + 20_000;
@@ -310,20 +310,20 @@ export class Rig {
         await this.churnOnce();
         const rows = await this.db.query<{ pid: number }>(
           // A write of the leader's session (apply_batch, or a reconcile/sweep it runs between batches)
-          // waiting for the ingest lock.
+          // waiting for the writer row lock.
           `select a.pid from pg_stat_activity a where a.datname = current_database() and a.wait_event_type = 'Lock'
               and a.query like '%vm_sync.%' and a.pid <> pg_backend_pid()
               and a.pid = (select l.pid from vm_sync.leader l)`,
         );
         waiting = rows[0];
-        if (Date.now() > deadline) throw new Error('no write of the leader reached the ingest lock while the test held it');
+        if (Date.now() > deadline) throw new Error('no write of the leader reached the writer lock while the test held it');
         if (!waiting) await sleep(30);
       }
       await leader.kill('SIGKILL');
       this.count(commitOrphan ? 'sigkill-mid-batch-committed' : 'sigkill-mid-batch-aborted');
       if (!commitOrphan) await this.db.query('select pg_terminate_backend($1)', [waiting.pid]);
     } finally {
-      await blocker.query('select pg_advisory_unlock(7358200110000000002)').catch(() => undefined);
+      await blocker.query('rollback').catch(() => undefined);
       blocker.release();
     }
     return leader;

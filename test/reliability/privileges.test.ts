@@ -13,12 +13,15 @@ const WRITER_FUNCTIONS = [
   'vm_sync.apply_batch(jsonb,jsonb,boolean)',
   'vm_sync.assert_leader()',
   'vm_sync.checkpoints()',
+  'vm_sync.finish_list(text,text,text[],text,boolean)',
   'vm_sync.ingest(jsonb)',
+  'vm_sync.leader_reconcile()',
   'vm_sync.populated_ratio()',
   'vm_sync.reconcile()',
   'vm_sync.record_api(text,text,boolean)',
   'vm_sync.reconcile_summary()',
   'vm_sync.report_watches(text[],double precision)',
+  'vm_sync.renew_lease(bigint)',
   'vm_sync.resign()',
   'vm_sync.save_checkpoints(jsonb)',
   'vm_sync.stage(jsonb)',
@@ -149,7 +152,7 @@ describe('vm_sync_writer', () => {
     ]);
     assert.equal(r1.rows[0].s.vms_updated, 1);
     const term = (await w.query(`select vm_sync.try_lead('privileges-test') as t`)).rows[0].t;
-    assert.ok(term !== null, 'the writer can take the leader lock');
+    assert.ok(term !== null, 'the writer can take the leader lease');
     const r2 = await w.query('select vm_sync.apply_batch($1::jsonb, $2::jsonb) as s', [
       json([ev('ADDED', vm({ name: 'beta', memory: '1Gi', printableStatus: 'Stopped' }))]),
       json([{ kind: 'VirtualMachine', scope: '', resourceVersion: '42' }]),

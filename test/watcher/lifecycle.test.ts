@@ -104,12 +104,12 @@ describe('watcher lifecycle (simulator + PostgreSQL + watcher process)', () => {
     assert.ok(!watcher.output.join('').includes('simulator-dummy-token'), 'the bearer token never reaches the logs');
   });
 
-  test('SIGTERM: clean shutdown, lock released, exit 0', async () => {
+  test('SIGTERM: clean shutdown, lease ended, exit 0', async () => {
     const exit = await watcher.kill('SIGTERM');
     assert.equal(exit.code, 0, watcher.tail());
     const leader = await db.query<{ holder: string | null }>('select holder from vm_sync.leader');
     assert.equal(leader[0]?.holder, null);
-    const locks = await db.query(`select 1 from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database()) and objid = (vm_sync.leader_lock_id() & 4294967295)::oid and granted`);
-    assert.equal(locks.length, 0);
+    const lease = await db.query<{ connected: boolean; expires: Date | null }>('select leader_connected as connected, lease_expires_at as expires from vm_sync.sync_status');
+    assert.deepEqual(lease, [{ connected: false, expires: null }], 'the lease was ended');
   });
 });
