@@ -42,9 +42,24 @@ export interface WatchDeps {
   metrics?: Metrics;
 }
 
-class IdleTimeoutError extends Error {
-  override name = 'IdleTimeoutError';
+/** Why a stream that did not fail ended: the server closed it, or this side cut it. */
+type StreamEnd = 'closed' | 'idle' | 'trickle' | 'expired';
+
+interface StreamState {
+  /** The position reached: the resourceVersion of the last event handled. */
+  resourceVersion: string;
+  lines: number;
 }
+
+class StreamCutError extends Error {
+  override name = 'StreamCutError';
+  constructor(readonly why: StreamEnd) {
+    super(`watch stream cut: ${why}`);
+  }
+}
+
+/** A stream may outlive its timeoutSeconds by this much (or 10 %) before this side ends it. */
+const STREAM_MARGIN_MS = 15_000;
 
 /** A stream that ran this long is healthy: its end is routine, not a reason to back off. */
 const HEALTHY_STREAM_MS = 10_000;
@@ -135,13 +150,21 @@ export class ResourceWatch {
       let healthy = false;
       try {
         if (rv === null) rv = await this.relist('gone', signal);
+        const stream: StreamState = { resourceVersion: rv, lines: 0 };
         const started = Date.now();
-        const outcome = await this.watchOnce(rv, signal);
-        rv = outcome.resourceVersion;
+        let end: StreamEnd;
+        try {
+          end = await this.watchOnce(stream, signal);
+        } finally {
+          // Whatever ends the stream (its end, a cut, an error), it resumes from the last event handled.
+          rv = stream.resourceVersion;
+        }
         if (signal.aborted) break;
-        reason = outcome.idle ? 'idle' : 'closed';
-        healthy = outcome.lines > 0 || Date.now() - started >= HEALTHY_STREAM_MS;
-        if (outcome.idle) this.logger.warn({ idleMs: options.watchIdleTimeoutMs }, 'watch stream silent; restarting it');
+        reason = end;
+        healthy = stream.lines > 0 || Date.now() - started >= HEALTHY_STREAM_MS;
+        if (end === 'idle') this.logger.warn({ idleMs: options.watchIdleTimeoutMs }, 'watch stream silent; restarting it');
+        else if (end === 'trickle') this.logger.warn({ idleMs: options.watchIdleTimeoutMs }, 'watch stream trickling: bytes but no event; restarting it');
+        else if (end === 'expired') this.logger.info({ timeoutSeconds: options.watchTimeoutSeconds }, 'watch stream outlived its timeoutSeconds; restarting it');
         else this.logger.debug('watch stream ended; resuming');
       } catch (err) {
         this.established = false;
@@ -165,48 +188,61 @@ export class ResourceWatch {
     this.established = false;
   }
 
-  /** One watch request, read to its end. Returns the last resourceVersion seen. */
-  private async watchOnce(resourceVersion: string, signal: AbortSignal): Promise<{ resourceVersion: string; lines: number; idle: boolean }> {
+  /**
+   * One watch request, read to its end. `stream.resourceVersion` follows every event handled, so the
+   * caller resumes from there even when this throws. The stream is bounded on this side too: restarted
+   * when no complete event arrives for the idle timeout (however many bytes do), and when it outlives
+   * its timeoutSeconds plus a margin (a server or proxy that never ends it).
+   */
+  private async watchOnce(stream: StreamState, signal: AbortSignal): Promise<StreamEnd> {
     const { kube, options } = this.deps;
-    const res = await kube.watch(this.kind, this.scope, { resourceVersion, timeoutSeconds: options.watchTimeoutSeconds }, signal);
+    const res = await kube.watch(this.kind, this.scope, { resourceVersion: stream.resourceVersion, timeoutSeconds: options.watchTimeoutSeconds }, signal);
     this.established = true;
     this.lastAliveAt = this.lastContactAt = Date.now();
-    let rv = resourceVersion;
-    let lines = 0;
-    let idle = false;
-    let timer: NodeJS.Timeout | null = null;
-    const arm = (): void => {
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => {
-        idle = true;
-        res.destroy(new IdleTimeoutError('watch stream idle'));
-      }, options.watchIdleTimeoutMs);
+    let ended: StreamEnd | null = null;
+    let bytesSinceEvent = 0;
+    const cut = (why: StreamEnd): void => {
+      ended ??= why;
+      res.destroy(new StreamCutError(why));
     };
+    let idleTimer: NodeJS.Timeout | null = null;
+    // Armed when an event has been handled; bytes alone (a trickle) do not re-arm it.
+    const arm = (): void => {
+      if (idleTimer) clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => cut(bytesSinceEvent > 0 ? 'trickle' : 'idle'), options.watchIdleTimeoutMs);
+    };
+    const lifetimeMs = options.watchTimeoutSeconds * 1000 + Math.max(STREAM_MARGIN_MS, options.watchTimeoutSeconds * 100);
+    const lifetime = setTimeout(() => cut('expired'), lifetimeMs);
     const decoder = new StringDecoder('utf8');
     let buffer = '';
     try {
       arm();
       // for-await stops reading while a line is being handled: a blocked push() pauses the socket.
       for await (const chunk of res as AsyncIterable<Buffer>) {
-        if (timer) clearTimeout(timer);
-        this.lastAliveAt = this.lastContactAt = Date.now();
+        bytesSinceEvent += chunk.length;
+        this.lastContactAt = Date.now();
         buffer += decoder.write(chunk);
         let nl: number;
         while ((nl = buffer.indexOf('\n')) >= 0) {
           const line = buffer.slice(0, nl).trim();
           buffer = buffer.slice(nl + 1);
           if (!line) continue;
-          lines++;
-          rv = (await this.handleLine(line, rv)) ?? rv;
+          // Waiting for room in the batcher (backpressure) is not silence.
+          if (idleTimer) clearTimeout(idleTimer);
+          stream.lines++;
+          stream.resourceVersion = (await this.handleLine(line, stream.resourceVersion)) ?? stream.resourceVersion;
+          bytesSinceEvent = buffer.length;
+          this.lastAliveAt = Date.now();
+          arm();
         }
-        arm();
       }
-      return { resourceVersion: rv, lines, idle: false };
+      return ended ?? 'closed';
     } catch (err) {
-      if (idle || err instanceof IdleTimeoutError) return { resourceVersion: rv, lines, idle: true };
+      if (ended !== null || err instanceof StreamCutError) return ended ?? 'idle';
       throw err;
     } finally {
-      if (timer) clearTimeout(timer);
+      if (idleTimer) clearTimeout(idleTimer);
+      clearTimeout(lifetime);
       this.established = false;
       destroyQuietly(res);
     }
