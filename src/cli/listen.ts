@@ -1,8 +1,11 @@
-// `ssvirt-vm-sync listen`: vm_changed notifications as JSON lines. NOTIFY is a hint; vm_sync.changes
-// is the record, so the backlog (--since) and any gap across a reconnect are read from the table.
+// `ssvirt-vm-sync listen`: the change feed as JSON lines, live. A vm_changed notification is only a
+// hint that something changed: any role may NOTIFY on any channel, so its payload is never trusted.
+// What is printed is always read from vm_sync.change_feed (seq > the last seq printed), in seq order,
+// once each, so a forged or malformed notification changes nothing in the output; the backlog
+// (--since) and any gap across a reconnect come from the same read.
 import pgListen from 'pg-listen';
 import type { ListenConfig } from '../lib/config.js';
-import { connectClient } from '../pg/connect.js';
+import { createPool, type Pool } from '../pg/connect.js';
 import { isTransient } from '../pg/errors.js';
 import { backoffDelay, withRetry, type Backoff } from '../lib/retry.js';
 import type { Logger } from '../lib/log.js';
@@ -19,35 +22,50 @@ interface ChangeRow {
   changes: unknown;
 }
 
-/** Prints notifications until `signal` aborts. Never gives up on the database: reconnects forever. */
+/** Prints changes until `signal` aborts. Never gives up on the database: reconnects forever. */
 export async function runListen(
   config: Readonly<ListenConfig>,
   options: { logger: Logger; signal: AbortSignal; write?: (line: string) => void },
 ): Promise<void> {
   const { logger, signal } = options;
   const write = options.write ?? ((line: string) => void process.stdout.write(line + '\n'));
-  // Highest seq printed so far; a notification at or below it was already printed from the backlog.
+  const reader = createPool(config.databaseUrl, { applicationName: 'ssvirt-vm-sync listen (reads)', max: 1 });
+  // Highest seq printed so far; null until the first read says where the feed stands.
   let lastSeq: bigint | null = config.since === null ? null : BigInt(config.since);
-  let catchingUp: Promise<void> = Promise.resolve();
-
-  const print = (payload: Record<string, unknown>): void => {
-    const seq = seqOf(payload);
-    if (seq !== null) {
-      if (lastSeq !== null && seq <= lastSeq) return;
-      lastSeq = seq;
-    }
-    write(JSON.stringify(payload));
-  };
 
   const catchUp = async (): Promise<void> => {
-    if (lastSeq === null) return;
+    if (lastSeq === null) lastSeq = await retrying<bigint>(() => readLastSeq(reader));
     for (;;) {
-      const rows = await withRetry(() => readChanges(config.databaseUrl, lastSeq!, PAGE), { what: 'reading vm_sync.changes', classify: isTransient, backoff: BACKOFF, logger, signal });
+      const after: bigint = lastSeq;
+      const rows: ChangeRow[] = await retrying(() => readChanges(reader, after, PAGE));
       for (const row of rows) {
-        print({ seq: Number(row.seq), id: row.vm_id, namespace: row.namespace, vm_name: row.vm_name, changes: row.changes, changed_at: row.changed_at.toISOString() });
+        write(JSON.stringify({ seq: Number(row.seq), id: row.vm_id, namespace: row.namespace, vm_name: row.vm_name, changes: row.changes, changed_at: row.changed_at.toISOString() }));
+        lastSeq = BigInt(row.seq);
       }
       if (rows.length < PAGE || signal.aborted) return;
     }
+  };
+  const retrying = <T>(fn: () => Promise<T>): Promise<T> =>
+    withRetry(fn, { what: 'reading vm_sync.change_feed', classify: isTransient, backoff: BACKOFF, logger, signal });
+
+  // Hints coalesce: one read at a time, and one more after it if a hint came in meanwhile.
+  let reading: Promise<void> | null = null;
+  let hinted = false;
+  const hint = (): Promise<void> => {
+    hinted = true;
+    reading ??= (async () => {
+      try {
+        while (hinted && !signal.aborted) {
+          hinted = false;
+          await catchUp();
+        }
+      } catch (err) {
+        if (!signal.aborted) logger.error({ err }, 'reading vm_sync.change_feed failed');
+      } finally {
+        reading = null;
+      }
+    })();
+    return reading;
   };
 
   // pg-listen is CommonJS with an `exports.default`: under NodeNext the function sits one level down.
@@ -58,19 +76,15 @@ export async function runListen(
       retryLimit: Infinity,
       retryTimeout: Infinity,
       retryInterval: (attempt) => backoffDelay(attempt, BACKOFF),
+      // The payload is never read, so never parsed: a malformed one is just another hint.
+      parse: (payload: string) => payload,
     },
   );
   subscriber.events.on('error', (err) => logger.warn({ err }, 'listen connection error'));
   subscriber.events.on('reconnect', (attempt) => logger.warn({ attempt }, 'reconnecting to PostgreSQL'));
   // After a reconnect, whatever was notified while we were away is only in the table.
-  subscriber.events.on('connected', () => {
-    catchingUp = catchingUp.then(catchUp).catch((err) => logger.error({ err }, 'catching up after reconnect failed'));
-  });
-  subscriber.notifications.on(config.channel, (payload: unknown) => {
-    const value = typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>) : { payload };
-    // Live notifications wait for a running catch-up, so output stays in seq order.
-    catchingUp = catchingUp.then(() => print(value));
-  });
+  subscriber.events.on('connected', () => void hint());
+  subscriber.notifications.on(config.channel, () => void hint());
 
   try {
     // Any failure to connect is worth another try: listen never gives up on the database.
@@ -79,9 +93,8 @@ export async function runListen(
     });
     if (signal.aborted) return;
     await subscriber.listenTo(config.channel);
-    // Listening before reading the backlog means nothing falls between the two; duplicates are dropped by seq.
-    catchingUp = catchingUp.then(catchUp);
-    await catchingUp;
+    // Listening before the first read means nothing falls between the two.
+    await hint();
     logger.info({ channel: config.channel, since: lastSeq?.toString() ?? null }, 'listening');
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
@@ -89,24 +102,20 @@ export async function runListen(
     });
   } finally {
     await subscriber.close().catch(() => undefined);
+    await reading;
+    await reader.end().catch(() => undefined);
   }
 }
 
-function seqOf(payload: Record<string, unknown>): bigint | null {
-  const seq = payload.seq;
-  if (typeof seq === 'number' || (typeof seq === 'string' && /^\d+$/.test(seq))) return BigInt(seq);
-  return null;
+async function readLastSeq(pool: Pool): Promise<bigint> {
+  const r = await pool.query<{ seq: string }>('select coalesce(max(seq), 0)::text as seq from vm_sync.change_feed');
+  return BigInt(r.rows[0]?.seq ?? '0');
 }
 
-async function readChanges(databaseUrl: string, after: bigint, limit: number): Promise<ChangeRow[]> {
-  const client = await connectClient(databaseUrl, 'ssvirt-vm-sync listen');
-  try {
-    const result = await client.query<ChangeRow>(
-      'select seq, changed_at, vm_id, namespace, vm_name, changes from vm_sync.change_feed where seq > $1 order by seq limit $2',
-      [after.toString(), limit],
-    );
-    return result.rows;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+async function readChanges(pool: Pool, after: bigint, limit: number): Promise<ChangeRow[]> {
+  const result = await pool.query<ChangeRow>(
+    'select seq, changed_at, vm_id, namespace, vm_name, changes from vm_sync.change_feed where seq > $1 order by seq limit $2',
+    [after.toString(), limit],
+  );
+  return result.rows;
 }

@@ -1,5 +1,6 @@
-// `ssvirt-vm-sync listen`: one JSON line per vm_changed notification; --since prints the backlog
-// first without duplicates; a lost connection is re-established and the gap read from vm_sync.changes.
+// `ssvirt-vm-sync listen`: one JSON line per change of vm_sync.change_feed, woken by vm_changed
+// notifications (hints, never trusted); --since prints the backlog first without duplicates; a forged
+// notification changes nothing; a lost connection is re-established and the gap read from the feed.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -55,6 +56,31 @@ describe('listen command', () => {
     assert.deepEqual(lines.map((x) => x.vm_name), ['a', 'b', 'c', 'a']);
     assert.deepEqual((lines[3]!.changes as Record<string, { new: unknown }>).cpu_count?.new, 3);
     assert.equal(lines[0]!.namespace, NS);
+    l.child.kill('SIGTERM');
+  });
+
+  test('a forged or malformed notification changes nothing listen prints', async () => {
+    const l = listen([]);
+    await eventually(
+      async () => (await db.query(`select 1 from pg_stat_activity where application_name = 'ssvirt-vm-sync listen' and datname = current_database()`)).length === 1,
+      10_000,
+      'listening',
+    );
+    await change('b', 5);
+    await eventually(() => l.lines().some((x) => x.vm_name === 'b'), 10_000, 'a first change');
+    // Any role may NOTIFY on any channel: a seq far ahead (which used to hide every later change),
+    // a payload that is not JSON, one that is JSON of another shape.
+    await db.query(`notify vm_changed, '{"seq": 999999999, "id": "forged", "vm_name": "forged", "changes": {}}'`);
+    await db.query(`notify vm_changed, 'not json at all'`);
+    await db.query(`notify vm_changed, '[1, 2, 3]'`);
+    await change('b', 6);
+    await change('c', 7);
+    const lines = await eventually(() => (l.lines().length >= 3 ? l.lines() : false), 10_000, 'changes after the forgeries');
+    const feed = await db.query<{ seq: string; vm_name: string }>(
+      `select seq::text, vm_name from vm_sync.change_feed where seq >= $1 order by seq`, [String(lines[0]!.seq)]);
+    assert.deepEqual(lines.map((x) => [String(x.seq), x.vm_name]), feed.map((r) => [r.seq, r.vm_name]), 'exactly the feed, in order');
+    assert.ok(!lines.some((x) => x.id === 'forged' || x.vm_name === 'forged'), 'nothing forged printed');
+    assert.deepEqual(lines.slice(1).map((x) => (x.changes as Record<string, { new: unknown }>).cpu_count?.new), [6, 7]);
     l.child.kill('SIGTERM');
   });
 
