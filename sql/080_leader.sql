@@ -180,6 +180,19 @@ $$;
 comment on function vm_sync.resign() is 'Ends this session''s lease (if it holds it), so a standby takes over at once';
 
 
+create or replace function vm_sync.current_leader(out holder text, out pid integer, out term bigint, out connected boolean)
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select l.holder, l.pid, l.term,
+         coalesce(l.lease_expires_at > clock_timestamp() and vm_sync.backend_alive(l.pid, l.backend_start), false)
+    from vm_sync.leader l where l.id = 1
+$$;
+
+comment on function vm_sync.current_leader() is
+  'Who leads: the recorded holder, its writer session pid, the term, and whether that session is connected with a current lease';
+
+
 -- checkpoints: [{"kind": "VirtualMachine", "scope": "", "resourceVersion": "123"}, ...]
 create or replace function vm_sync.save_checkpoints(checkpoints jsonb)
 returns void

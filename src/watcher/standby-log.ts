@@ -1,12 +1,11 @@
-// A standby says that it stands by, and for whom: the session holding the leader's advisory lock
-// (its application_name carries the holder, see leader-session.ts). Logged when that changes and
-// every few minutes while it does not; read on the probe pool, never the leader session.
+// A standby says that it stands by, and for whom: the holder of the lease, as vm_sync.current_leader()
+// reports it (sql/080_leader.sql). Logged when that changes and every few minutes while it does not;
+// read on the probe pool, never the leader session.
 import type pg from 'pg';
 import type { RunConfig } from '../lib/config.js';
 import type { Logger } from '../lib/log.js';
 import { sleep } from '../lib/retry.js';
 
-const LEADER_APP_PREFIX = 'ssvirt-vm-sync leader ';
 const REPEAT_MS = 300_000;
 
 export interface LeaderSeen {
@@ -14,20 +13,11 @@ export interface LeaderSeen {
   pid: number | null;
 }
 
-/** The session leading in this database, as far as pg_locks and pg_stat_activity show it. */
+/** The leader of this database: the lease's holder while its session is connected with a current lease. */
 export async function whoLeads(pool: pg.Pool): Promise<LeaderSeen> {
-  const r = await pool.query<{ application_name: string; pid: number }>(
-    `select a.application_name, a.pid
-       from pg_catalog.pg_locks k
-       join pg_catalog.pg_stat_activity a on a.pid = k.pid
-      where k.locktype = 'advisory' and k.granted
-        and k.database = (select oid from pg_catalog.pg_database where datname = current_database())
-        and a.application_name like $1 and a.pid <> pg_backend_pid()
-      order by a.backend_start limit 1`,
-    [`${LEADER_APP_PREFIX}%`],
-  );
+  const r = await pool.query<{ holder: string | null; pid: number | null; connected: boolean }>('select holder, pid, connected from vm_sync.current_leader()');
   const row = r.rows[0];
-  return row ? { holder: row.application_name.slice(LEADER_APP_PREFIX.length), pid: row.pid } : { holder: null, pid: null };
+  return row?.connected ? { holder: row.holder, pid: row.pid } : { holder: null, pid: null };
 }
 
 export async function standbyLog(pool: pg.Pool, role: () => string, config: Readonly<RunConfig>, logger: Logger, signal: AbortSignal): Promise<void> {
@@ -50,7 +40,7 @@ export async function standbyLog(pool: pg.Pool, role: () => string, config: Read
       lastAt = Date.now();
       if (r === 'aside') logger.info({ leader: seen.holder, leaderPid: seen.pid }, 'standing aside after a step-down; the leader is');
       else if (seen.holder) logger.info({ leader: seen.holder, leaderPid: seen.pid }, 'standing by; waiting for the leader to go');
-      else logger.info('standing by; no leader holds the lock yet');
+      else logger.info('standing by; no leader holds the lease yet');
     } catch (err) {
       logger.debug({ err }, 'cannot read who leads');
     }
