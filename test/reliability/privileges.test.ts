@@ -13,6 +13,7 @@ const WRITER_FUNCTIONS = [
   'vm_sync.apply_batch(jsonb,jsonb,boolean)',
   'vm_sync.assert_leader()',
   'vm_sync.checkpoints()',
+  'vm_sync.current_leader()',
   'vm_sync.finish_list(text,text,text[],text,boolean)',
   'vm_sync.ingest(jsonb)',
   'vm_sync.leader_reconcile()',
