@@ -87,7 +87,10 @@ describe('npm run demo', () => {
     // The final table, and the row without a VM untouched.
     assert.match(out, /web-01 +shop\/web-01 +POWERED_OFF +4 +4096 +Fedora Linux 41 \(Cloud Edition\)/);
     assert.match(out, /legacy-01 +shop\/legacy-01 +POWERED_ON +2 +2048 +Ubuntu 22.04.4 LTS/);
-    assert.match(out, /Done: 7 steps, \d+ notifications/);
+    assert.match(out, /shop\/app-01 .*cpu_count null -> 8, memory_mb null -> 32768/);
+    assert.match(out, /shop\/app-01 +cpu_count 8 -> 1, memory_mb 32768 -> 4096/);
+    assert.match(out, /app-01 +shop\/app-01 +POWERED_OFF +1 +4096/);
+    assert.match(out, /Done: 9 steps, \d+ notifications/);
     assert.deepEqual(
       (await demoDatabases()).filter((d) => d.endsWith(`_${run.child.pid}`)),
       [],
@@ -98,7 +101,7 @@ describe('npm run demo', () => {
 
   test('a second demo fails fast; a demo killed with SIGKILL does not break the next one', { timeout: 120_000 }, async () => {
     const first = demo(['--pace-ms', '1000']);
-    await first.printed('Step 2/7');
+    await first.printed('Step 2/9');
     const second = demo(['--pace-ms', '0']);
     const { code } = await second.done;
     assert.equal(code, 1);
@@ -114,7 +117,7 @@ describe('npm run demo', () => {
     const result = await third.done;
     assert.equal(result.code, 0, third.output());
     assert.equal(pidAlive(lock.watcherPid), false, "the killed demo's watcher was stopped");
-    assert.match(third.output(), /Done: 7 steps/);
+    assert.match(third.output(), /Done: 9 steps/);
   });
 
   test('runs on the embedded PostgreSQL when DATABASE_URL is not set', { timeout: 180_000 }, async () => {
@@ -124,7 +127,7 @@ describe('npm run demo', () => {
     assert.equal(code, 0, out);
     assert.match(out, /PostgreSQL +embedded, 127\.0\.0\.1:\d+/);
     assert.match(out, /shop\/db-01 +memory_mb 16384 -> 24576/);
-    assert.match(out, /Done: 7 steps/);
+    assert.match(out, /Done: 9 steps/);
     assert.equal(fs.existsSync(path.join(dataDir, 'demo-pg.lock')), false, 'the embedded server was stopped');
   });
 });

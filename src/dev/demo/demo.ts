@@ -212,7 +212,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     await createInitialVms(sim);
     const kubeconfig = path.join(demoDir, 'kubeconfig');
     await sim.writeKubeconfig(kubeconfig);
-    say(`KubeVirt API simulated at ${sim.url}: 4 stopped VMs (shop/web-01, shop/db-01, shop/cache-01, analytics/report-01)`);
+    say(`KubeVirt API simulated at ${sim.url}: 4 stopped VMs (shop/web-01, shop/db-01, shop/cache-01, analytics/report-01) and the u1 instancetypes`);
 
     // 4. The real watcher, as a child process.
     const log = fs.openSync(watcherLog, 'w');

@@ -119,6 +119,25 @@ export const STEPS: Step[] = [
     expect: { 'web-01': { status: 'POWERED_OFF', cpu_count: 4, memory_mb: 4096, guest_os: FEDORA_PRETTY } },
   },
   {
+    title: 'SSVirt creates shop/app-01 from the u1.2xlarge instancetype and never starts it: KubeVirt stores a ControllerRevision, the row reads 8 vCPUs / 32768 MB',
+    act: async (sim, db) => {
+      await db.query(
+        `insert into public.vms (id, name, vapp_id, vm_name, namespace, status, created_at, updated_at)
+         values ('urn:vcloud:vm:00000000-0000-4000-8000-000000000005', 'app-01',
+                 'urn:vcloud:vapp:00000000-0000-4000-8000-0000000000aa', 'app-01', 'shop', 'POWERED_OFF', now(), now())`,
+      );
+      await sim.createVM('shop', 'app-01', { instancetype: 'u1.2xlarge' });
+    },
+    expect: { 'app-01': { status: 'POWERED_OFF', cpu_count: 8, memory_mb: 32768 } },
+  },
+  {
+    title: 'app-01 is resized to u1.medium while stopped: a new revision, the row reads 1 vCPU / 4096 MB before any start',
+    act: async (sim) => {
+      await sim.setInstancetype('shop', 'app-01', 'u1.medium');
+    },
+    expect: { 'app-01': { status: 'POWERED_OFF', cpu_count: 1, memory_mb: 4096 } },
+  },
+  {
     title: 'db-01 is deleted (kubectl delete vm): the row is marked DELETED, its last values kept',
     act: async (sim) => {
       await sim.deleteVM('shop', 'db-01');
