@@ -60,6 +60,7 @@ describe('rendered overlays', { skip }, () => {
       assert.ok(pdb.spec.maxUnavailable === 1 || pdb.spec.minAvailable === 1, 'a drain leaves one replica');
       const svc = one(docs, 'Service');
       assert.ok(matches(svc.spec.selector, podLabels));
+      assert.equal(svc.spec.publishNotReadyAddresses, true, 'an unready leader (watches down) is still scraped');
       const containerPorts = dep.spec.template.spec.containers.flatMap((c: Doc) => c.ports ?? []);
       assert.ok(containerPorts.some((p: Doc) => p.name === svc.spec.ports[0].targetPort), 'the Service targets the metrics port');
       const np = one(docs, 'NetworkPolicy');
