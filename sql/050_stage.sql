@@ -134,6 +134,12 @@ begin
              when coalesce(jsonb_typeof(r.obj #> '{metadata,name}'), 'null') <> 'string'
                or length(r.obj #>> '{metadata,name}') not between 1 and 253
                then vm_sync.problem('metadata.name', r.obj #> '{metadata,name}', 'missing, empty or longer than 253 characters')
+             -- U+FFFD is what the watcher puts for a NUL or a lone surrogate (jsonb holds neither), and no
+             -- Kubernetes name can hold any of the three: such a name is never taken for another one.
+             when strpos(r.obj #>> '{metadata,name}', U&'\FFFD') > 0
+               then vm_sync.problem('metadata.name', r.obj #> '{metadata,name}', 'holds a NUL, an unpaired surrogate or U+FFFD, which no Kubernetes name can')
+             when strpos(coalesce(r.obj #>> '{metadata,namespace}', ''), U&'\FFFD') > 0
+               then vm_sync.problem('metadata.namespace', r.obj #> '{metadata,namespace}', 'holds a NUL, an unpaired surrogate or U+FFFD, which no Kubernetes name can')
              when not vm_sync.cluster_scoped(r.obj ->> 'kind')
               and (coalesce(jsonb_typeof(r.obj #> '{metadata,namespace}'), 'null') <> 'string'
                    or length(r.obj #>> '{metadata,namespace}') not between 1 and 253)

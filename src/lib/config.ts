@@ -49,7 +49,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { key: 'kubeconfig', flag: '--kubeconfig', env: ['KUBECONFIG'], type: 'string', default: null, help: 'kubeconfig file (default: ~/.kube/config, else in-cluster)' },
   { key: 'namespaces', flag: '--namespaces', env: ['WATCH_NAMESPACES'], type: 'list', default: [], help: 'comma-separated namespaces to watch; empty = cluster-wide' },
   { key: 'migrate', flag: '--migrate', env: ['MIGRATE'], type: 'bool', default: true, help: 'apply migrations before starting (--no-migrate to skip)' },
-  { key: 'batchMaxEvents', flag: '--batch-max-events', env: ['BATCH_MAX_EVENTS'], type: 'int', default: 500, min: 1, max: 100_000, help: 'flush a batch when it holds this many objects' },
+  { key: 'batchMaxEvents', flag: '--batch-max-events', env: ['BATCH_MAX_EVENTS'], type: 'int', default: 500, min: 1, max: 10_000, help: 'flush a batch when it holds this many objects (far below vm_sync.settings ingest_max_events)' },
   { key: 'batchMaxWaitMs', flag: '--batch-max-wait-ms', env: ['BATCH_MAX_WAIT_MS'], type: 'int', default: 10, min: 0, max: 60_000, help: 'flush a batch at most this long after its first event (while a batch is being written, the next one grows)' },
   { key: 'reconcileIntervalMs', flag: '--reconcile-interval-ms', env: ['RECONCILE_INTERVAL_MS'], type: 'int', default: 10_000, min: 100, max: 3_600_000, help: 'period of vm_sync.reconcile() on the leader' },
   { key: 'instancetypeCheckMs', flag: '--instancetype-check-ms', env: ['INSTANCETYPE_CHECK_MS'], type: 'int', default: 60_000, min: 100, max: 3_600_000, help: 'while the cluster serves no instancetype API, look for it again this often' },

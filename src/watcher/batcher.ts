@@ -131,7 +131,7 @@ export class Batcher {
   }
 
   private setCheckpoint(checkpoint: Checkpoint): void {
-    this.checkpoints.set(`${checkpoint.kind}\u0001${checkpoint.scope}`, checkpoint);
+    this.checkpoints.set(JSON.stringify([checkpoint.kind, checkpoint.scope]), checkpoint);
   }
 
   private schedule(): void {

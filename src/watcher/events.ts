@@ -37,8 +37,11 @@ export function toJsonb(value: unknown): string {
   return text.replace(/(?<!\\)((?:\\\\)*)\\u(?:0000|d[89a-f][0-9a-f]{2})/gi, '$1\\ufffd');
 }
 
-/** Key an event coalesces on: the same object, whatever its uid. */
+/**
+ * Key an event coalesces on: the same object, whatever its uid. A JSON tuple, never a joined string:
+ * no two (kind, namespace, name) share one, whatever characters their parts hold.
+ */
 export function objectKey(event: WatchEvent): string {
   const m = event.object.metadata ?? {};
-  return `${event.object.kind ?? ''}\u0001${m.namespace ?? ''}\u0001${m.name ?? ''}`;
+  return JSON.stringify([event.object.kind ?? null, m.namespace ?? null, m.name ?? null]);
 }

@@ -361,6 +361,8 @@ export function eventProblem(ev: unknown): Problem | null {
   for (const f of ['name', 'namespace']) {
     const v = at(obj, 'metadata', f);
     if (typeof v !== 'string' || codePoints(v) < 1 || codePoints(v) > 253) return { field: `metadata.${f}`, reason: 'missing, empty or too long' };
+    // What the watcher sends for a NUL or a lone surrogate; no Kubernetes name holds any of them.
+    if (v.includes('\uFFFD')) return { field: `metadata.${f}`, reason: 'holds U+FFFD' };
   }
   for (const f of ['uid', 'resourceVersion']) {
     const v = at(obj, 'metadata', f);
