@@ -135,7 +135,7 @@ export class ApiServer {
   onActivity: () => void = () => undefined;
 
   /** The resources this server serves: all of them, or all but the instancetype API's. */
-  private readonly served: readonly Resource[];
+  private served: readonly Resource[];
 
   constructor(
     private readonly store: Store,
@@ -338,6 +338,11 @@ export class ApiServer {
       if (!(err instanceof ExpiredError)) throw err;
       expire(this.faults.expiredMode, err.message);
     }
+  }
+
+  /** Installs (or removes) the instancetype API while running, as installing KubeVirt's CRDs would. */
+  setInstancetypeApi(on: boolean): void {
+    this.served = on ? RESOURCES : RESOURCES.filter((r) => groupOf(r) !== 'instancetype.kubevirt.io');
   }
 
   /** Ends every open watch: abruptly (socket destroyed) or cleanly (terminating chunk). */

@@ -129,6 +129,12 @@ export class Simulator extends EventEmitter {
   createVM(ns: string, name: string, opts?: CreateVmOptions): Promise<void> {
     return this.cluster.createVM(ns, name, opts);
   }
+  /** Serves the instancetype API from now on (with the u1 sizes), or stops serving it. */
+  setInstancetypeApi(on: boolean): void {
+    this.api.setInstancetypeApi(on);
+    if (on && this.store.count('virtualmachineclusterinstancetypes') === 0) this.cluster.instancetypes.seedU1();
+  }
+
   /** Changes spec.instancetype (a resize while stopped takes effect at the next start); a new revision follows. */
   setInstancetype(ns: string, name: string, instancetype: string, kind?: string): Promise<void> {
     return this.cluster.setInstancetype(ns, name, instancetype, kind);

@@ -100,7 +100,7 @@ describe('a cluster without the instancetype API', () => {
     await sim.createVM(BARE, 'web', { running: true, cpu: { cores: 2 }, memory: '2Gi', guestAgent: true });
     await insertVmRow(db, { vmName: 'web', namespace: BARE });
     port = await freePort();
-    watcher = startWatcher({ databaseUrl: db.url, kubeconfig, holder: 'bare', env: { METRICS_ADDR: `127.0.0.1:${port}` } });
+    watcher = startWatcher({ databaseUrl: db.url, kubeconfig, holder: 'bare', env: { METRICS_ADDR: `127.0.0.1:${port}`, INSTANCETYPE_CHECK_MS: '300' } });
   });
 
   after(async () => {
@@ -123,5 +123,14 @@ describe('a cluster without the instancetype API', () => {
       return text.startsWith('ok') ? text : undefined;
     });
     assert.match(body, /instancetype API: not served/);
+  });
+
+  test('picks the instancetype API up when it is installed later', async () => {
+    await insertVmRow(db, { vmName: 'sized-later', namespace: BARE });
+    sim.setInstancetypeApi(true);
+    await sim.createVM(BARE, 'sized-later', { instancetype: 'u1.large' });
+    await expectVm(db, BARE, 'sized-later', { status: 'POWERED_OFF', cpu_count: 2, memory_mb: 8192 }, 'after the API appeared');
+    const rows = await db.query(`select version, available from vm_sync.api_status where api_group = 'instancetype.kubevirt.io'`);
+    assert.deepEqual(rows, [{ version: 'v1beta1', available: true }]);
   });
 });
