@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The `ssvirt-vm-sync` command: migrate, run, listen, status, demo. Output of its own is the only console use.
 import {
-  ConfigError,
   LISTEN_OPTIONS,
   loadListenConfig,
   loadMigrateConfig,
@@ -11,6 +10,8 @@ import {
   RUN_OPTIONS,
 } from '../lib/config.js';
 import { createLogger, redactUrl } from '../lib/log.js';
+import { brief, EXIT_MISCONFIGURED, fromPgError, operatorLine, urlParts } from '../lib/operator-error.js';
+import { isTransient } from '../pg/errors.js';
 import { packageVersion } from '../lib/paths.js';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -59,8 +60,14 @@ function databaseUrlGiven(argv: string[]): boolean {
  * The embedded default: without DATABASE_URL, `migrate` and `run` start the project's own PostgreSQL
  * (.data/pg on 127.0.0.1:54329, kept between runs) and stop it when they finish.
  */
-async function withDefaultDatabase(argv: string[], fn: (env: NodeJS.ProcessEnv) => Promise<number>): Promise<number> {
+async function withDefaultDatabase(
+  argv: string[],
+  validate: (argv: string[], env: NodeJS.ProcessEnv) => unknown,
+  fn: (env: NodeJS.ProcessEnv) => Promise<number>,
+): Promise<number> {
   if (databaseUrlGiven(argv)) return fn(process.env);
+  // Flags are checked before anything starts: a typo must not cost an initdb first.
+  validate(argv, { ...process.env, DATABASE_URL: 'postgres://embedded@127.0.0.1/validation' });
   const { startDefaultEmbeddedPostgres } = await import('../dev/embedded/server.js');
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
   const server = await startDefaultEmbeddedPostgres(logger);
@@ -83,12 +90,12 @@ async function defaultDatabaseEnv(argv: string[]): Promise<NodeJS.ProcessEnv> {
 const commands: Record<string, Command> = {
   migrate: (argv) => {
     if (wantsHelp(argv)) return Promise.resolve(printHelp('migrate'));
-    return withDefaultDatabase(argv, (env) => migrateCommand(argv, env));
+    return withDefaultDatabase(argv, loadMigrateConfig, (env) => migrateCommand(argv, env));
   },
 
   run: (argv) => {
     if (wantsHelp(argv)) return Promise.resolve(printHelp('run'));
-    return withDefaultDatabase(argv, (env) => runCommand(argv, env));
+    return withDefaultDatabase(argv, loadRunConfig, (env) => runCommand(argv, env));
   },
 
   async listen(argv) {
@@ -109,7 +116,13 @@ async function migrateCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<n
   const config = loadMigrateConfig(argv, env);
   const logger = createLogger({ level: config.logLevel });
   const { migrate } = await import('../pg/migrate.js');
-  const result = await migrate(config.databaseUrl, logger);
+  const result = await migrate(config.databaseUrl, logger).catch((err: unknown) => {
+    const parts = urlParts(config.databaseUrl);
+    const known = fromPgError(err, { phase: 'migrate', ...parts });
+    if (known) throw known;
+    if (isTransient(err)) throw new Error(`cannot reach PostgreSQL at ${parts.host ?? '?'}: ${brief(err)}`);
+    throw err;
+  });
   const target = redactUrl(config.databaseUrl);
   console.log(
     result.applied.length
@@ -172,14 +185,26 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await command(rest);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`ssvirt-vm-sync ${name}: ${err.message}`);
-      return 2;
+    const line = operatorLine(err);
+    if (line !== null) {
+      console.error(`ssvirt-vm-sync ${name}: ${redactSecrets(line)}`);
+      return EXIT_MISCONFIGURED;
     }
-    const message = err instanceof Error ? err.stack ?? err.message : String(err);
+    // Anything else is one line too; the stack only for those who asked for it.
+    const debug = /^(debug|trace)$/i.test(process.env.LOG_LEVEL ?? '');
+    const message = err instanceof Error ? (debug ? err.stack ?? err.message : oneLine(err)) : String(err);
     console.error(`ssvirt-vm-sync ${name}: ${redactSecrets(message)}`);
     return 1;
   }
+}
+
+/** An unexpected error's message, with the errno code and address of a socket error. */
+function oneLine(err: Error): string {
+  const e = err as Error & { code?: string; address?: string; port?: number; errors?: Error[] };
+  // A connection refused on every address comes as an AggregateError with an empty message.
+  const inner = !e.message && e.errors?.length ? e.errors[0]! : e;
+  const msg = inner.message || e.name;
+  return (e.code && !msg.includes(e.code) ? `${msg} (${e.code})` : msg).split('\n')[0]!;
 }
 
 /** Connection URLs in error messages keep their user and host but lose their password. */
@@ -194,7 +219,7 @@ main(process.argv.slice(2)).then(
     setTimeout(() => process.exit(code), 500).unref();
   },
   (err) => {
-    console.error(err);
+    console.error(`ssvirt-vm-sync: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
   },
 );

@@ -1,6 +1,7 @@
 // `ssvirt-vm-sync status`: the sync's health on one screen, read from the database only.
 import pg from 'pg';
 import { ConfigError, DATABASE_URL_OPTION, optionsHelp, parseOptions, type OptionSpec } from '../lib/config.js';
+import { fromPgError, OperatorError, schemaMissing, urlParts } from '../lib/operator-error.js';
 import { redactUrl } from '../lib/log.js';
 import { ago, shortDuration, textTable } from './text-table.js';
 
@@ -13,9 +14,11 @@ export const STATUS_OPTIONS: readonly OptionSpec[] = [
 const HELP = `usage: ssvirt-vm-sync status [options]
 
 Prints the sync's health, read from the database: the leader (and whether it really holds the lock),
-each watch's last resourceVersion and its age, relists, staged objects, vms rows with and without
-data, rejects in the last hour, the last batch and the change feed. Exit status: 0 when the status
-was read and shows no problem, 3 when it shows a problem, 1 when the database cannot be read.
+the cluster, each watch's last resourceVersion and its age, full lists in progress, staged objects,
+vms rows with and without data, rejects in the last hour, the last batch and the change feed.
+A member of vm_sync_reader may run it (it calls vm_sync.status_report()). Exit status: 0 when the
+status was read and shows no problem, 3 when it shows a problem, 1 when the database cannot be
+read, 2 when it is misconfigured (no schema, login refused).
 
 options:
 ${optionsHelp(STATUS_OPTIONS)}`;
@@ -23,6 +26,9 @@ ${optionsHelp(STATUS_OPTIONS)}`;
 export interface SyncStatus {
   database: string;
   now: string;
+  schemaVersion: string | null;
+  /** The API server the checkpoints belong to. */
+  cluster: { server: string; kubeSystemUid: string | null; recordedAt: string } | null;
   leader: {
     holder: string | null;
     backendPid: number | null;
@@ -37,10 +43,14 @@ export interface SyncStatus {
     lockHolderPid: number | null;
     lockHolderApplication: string | null;
     lockHolderAddress: string | null;
+    /** kind/scope of the current term's watches. */
+    watching: string[] | null;
     /** Watches the leading term reported not established (kind/scope), and for how long; null when none. */
     watchesDown: { watches: string[]; seconds: number } | null;
   };
-  watches: Array<{ kind: string; scope: string; resourceVersion: string | null; updatedAt: string; ageSeconds: number; relists: number; lastRelistAt: string | null }>;
+  watches: Array<{ kind: string; scope: string; resourceVersion: string | null; updatedAt: string; ageSeconds: number; relists: number; lastRelistAt: string | null; watched: boolean }>;
+  /** The latest full list per kind and scope: in flight when finishedAt is null. */
+  lists: Array<{ kind: string; scope: string; reason: string | null; startedAt: string; updatedAt: string; finishedAt: string | null; objects: number; pages: number; remaining: number | null; seconds: number }>;
   staged: Array<{ kind: string; live: number; deleted: number }>;
   /** Optional API groups the leader looked for (the instancetype API), as it last found them. */
   apis: Array<{ group: string; version: string | null; available: boolean; checkedAt: string }>;
@@ -59,140 +69,26 @@ export interface SyncStatus {
   problems: string[];
 }
 
-/** Reads the whole status in one read-only transaction (one consistent snapshot). */
+/**
+ * Reads the whole status with one call of vm_sync.status_report() (SECURITY DEFINER, granted to
+ * vm_sync_reader): one snapshot, and the same picture and problems for every client.
+ */
 export async function readStatus(databaseUrl: string, staleAfterSeconds = 60): Promise<SyncStatus> {
   const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000, application_name: 'ssvirt-vm-sync status' });
   client.on('error', () => undefined);
-  await client.connect();
   try {
-    await client.query(`begin transaction isolation level repeatable read read only`);
-    await client.query(`set local statement_timeout = '10s'`);
-    const installed = await client.query<{ ok: boolean }>(`select to_regclass('vm_sync.leader') is not null and to_regclass('vm_sync.watch_state') is not null as ok`);
-    if (!installed.rows[0]?.ok) throw new ConfigError(`vm_sync is not installed in ${redactUrl(databaseUrl)}: run \`ssvirt-vm-sync migrate\``);
-
-    const head = await client.query<{ now: Date; db: string }>(`select now() as now, current_database() as db`);
-    const now = head.rows[0]!.now;
-    const leader = await client.query(`
-      select l.holder, l.pid, l.term, l.acquired_at, l.heartbeat_at, w.last_batch_at, w.batches, w.events,
-             case when l.watches_term = l.term then l.watches_down end as watches_down,
-             extract(epoch from now() - l.watches_down_since)::float8 as watches_down_seconds,
-             extract(epoch from now() - l.heartbeat_at)::float8 as heartbeat_age,
-             a.pid as lock_pid, a.application_name, host(a.client_addr) as client_addr
-        from vm_sync.leader l
-        cross join vm_sync.writer w
-        -- The lease is held when it is current and the recorded writer session is connected.
-        left join pg_catalog.pg_stat_activity a
-          on a.pid = l.pid and a.datname = current_database() and l.lease_expires_at > clock_timestamp()
-       where l.id = 1`);
-    const watches = await client.query(`
-      select kind, scope, resource_version, updated_at, extract(epoch from now() - updated_at)::float8 as age,
-             relists, last_relist_at
-        from vm_sync.watch_state order by kind, scope`);
-    const staged = await client.query(`
-      select kind, count(*) filter (where not deleted)::int as live, count(*) filter (where deleted)::int as deleted
-        from vm_sync.snapshots group by kind order by kind`);
-    const vms = await client.query(`
-      with v as (
-        select v.cpu_count, v.memory_mb, v.guest_os,
-               exists (select 1 from vm_sync.snapshots s where s.namespace = v.namespace and s.vm_name = v.vm_name) as managed
-          from public.vms v where v.deleted_at is null)
-      select count(*)::int as live,
-             count(*) filter (where managed)::int as managed,
-             count(*) filter (where managed and cpu_count is not null)::int as cpu,
-             count(*) filter (where managed and memory_mb is not null)::int as memory,
-             count(*) filter (where managed and guest_os is not null)::int as guest_os,
-             count(*) filter (where managed and cpu_count is not null and memory_mb is not null and guest_os is not null)::int as complete,
-             count(*) filter (where not managed)::int as unmanaged,
-             count(*) filter (where not managed and (cpu_count is not null or memory_mb is not null or guest_os is not null))::int as unmanaged_with_data
-        from v`);
-    const rejects = await client.query(`
-      select reason, count(*)::int as count, max(rejected_at) as last
-        from vm_sync.rejects where rejected_at > now() - interval '1 hour'
-       group by reason order by count(*) desc, reason limit 20`);
-    const changes = await client.query(`select count(*)::int as rows, min(seq) as first, max(seq) as last, max(changed_at) as last_at from vm_sync.changes`);
-    const hasApis = (await client.query(`select to_regclass('vm_sync.api_status') is not null as ok`)).rows[0].ok;
-    const apis = hasApis
-      ? await client.query(`select api_group, version, available, checked_at from vm_sync.api_status order by api_group`)
-      : { rows: [] as any[] };
-    await client.query('commit');
-
-    const l = leader.rows[0] ?? {};
-    const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
-    const status: SyncStatus = {
-      database: redactUrl(databaseUrl),
-      now: now.toISOString(),
-      leader: {
-        holder: l.holder ?? null,
-        backendPid: l.pid ?? null,
-        term: Number(l.term ?? 0),
-        acquiredAt: iso(l.acquired_at),
-        heartbeatAt: iso(l.heartbeat_at),
-        heartbeatAgeSeconds: l.heartbeat_age ?? null,
-        lastBatchAt: iso(l.last_batch_at),
-        batches: Number(l.batches ?? 0),
-        events: Number(l.events ?? 0),
-        lockHeld: l.lock_pid != null,
-        lockHolderPid: l.lock_pid ?? null,
-        lockHolderApplication: l.application_name ?? null,
-        lockHolderAddress: l.client_addr ?? null,
-        watchesDown: Array.isArray(l.watches_down) && l.watches_down.length ? { watches: l.watches_down, seconds: Number(l.watches_down_seconds ?? 0) } : null,
-      },
-      watches: watches.rows.map((w) => ({
-        kind: w.kind,
-        scope: w.scope,
-        resourceVersion: w.resource_version,
-        updatedAt: iso(w.updated_at)!,
-        ageSeconds: w.age,
-        relists: Number(w.relists),
-        lastRelistAt: iso(w.last_relist_at),
-      })),
-      staged: staged.rows.map((s) => ({ kind: s.kind, live: s.live, deleted: s.deleted })),
-      apis: apis.rows.map((a) => ({ group: a.api_group, version: a.version, available: a.available, checkedAt: iso(a.checked_at)! })),
-      vms: {
-        live: vms.rows[0].live,
-        managed: vms.rows[0].managed,
-        managedWithCpu: vms.rows[0].cpu,
-        managedWithMemory: vms.rows[0].memory,
-        managedWithGuestOs: vms.rows[0].guest_os,
-        managedComplete: vms.rows[0].complete,
-        unmanaged: vms.rows[0].unmanaged,
-        unmanagedWithData: vms.rows[0].unmanaged_with_data,
-      },
-      rejectsLastHour: {
-        total: rejects.rows.reduce((n, r) => n + r.count, 0),
-        byReason: rejects.rows.map((r) => ({ reason: r.reason, count: r.count, last: iso(r.last)! })),
-      },
-      changes: {
-        rows: changes.rows[0].rows,
-        firstSeq: changes.rows[0].first === null ? null : Number(changes.rows[0].first),
-        lastSeq: changes.rows[0].last === null ? null : Number(changes.rows[0].last),
-        lastAt: iso(changes.rows[0].last_at),
-      },
-      problems: [],
-    };
-    status.problems = problems(status, staleAfterSeconds);
-    return status;
+    await client.connect();
+    await client.query(`set statement_timeout = '10s'`);
+    const installed = await client.query<{ ok: boolean }>(`select to_regprocedure('vm_sync.status_report(integer)') is not null as ok`);
+    if (!installed.rows[0]?.ok) throw schemaMissing(`no vm_sync.status_report() in ${redactUrl(databaseUrl)}`);
+    const r = await client.query<{ report: SyncStatus & { database: string } }>('select vm_sync.status_report($1) as report', [staleAfterSeconds]);
+    const report = r.rows[0]!.report;
+    return { ...report, database: redactUrl(databaseUrl), now: new Date(report.now).toISOString() };
+  } catch (err) {
+    throw fromPgError(err, { phase: 'status', ...urlParts(databaseUrl) }) ?? err;
   } finally {
     await client.end().catch(() => undefined);
   }
-}
-
-function problems(s: SyncStatus, staleAfter: number): string[] {
-  const out: string[] = [];
-  const l = s.leader;
-  if (!l.lockHeld) out.push(l.holder ? `no watcher holds the leader lease (last leader ${l.holder} is gone or its lease expired)` : 'no watcher leads: is `ssvirt-vm-sync run` running?');
-  else if (l.backendPid !== l.lockHolderPid) out.push(`the leader row names backend pid ${l.backendPid} but backend ${l.lockHolderPid} holds the lease`);
-  if (l.lockHeld && l.heartbeatAgeSeconds !== null && l.heartbeatAgeSeconds > staleAfter) {
-    out.push(`the leader's last heartbeat is ${shortDuration(l.heartbeatAgeSeconds)} old (more than ${staleAfter}s)`);
-  }
-  if (l.lockHeld && l.watchesDown) {
-    out.push(`the leader's watches are not established: ${l.watchesDown.watches.join(', ')} (for ${shortDuration(l.watchesDown.seconds)}); it steps down after STEP_DOWN_AFTER_MS`);
-  }
-  if (s.watches.length === 0) out.push('no watch checkpoint yet: the watcher has not finished a first list');
-  // A guest OS is legitimately unknown until a guest agent reports one; cpu and memory come from the spec.
-  const lacking = s.vms.managed - Math.min(s.vms.managedWithCpu, s.vms.managedWithMemory);
-  if (lacking > 0) out.push(`${lacking} or more managed vms row(s) lack cpu_count or memory_mb (see vm_sync.rejects)`);
-  return out;
 }
 
 export function formatStatus(s: SyncStatus): string {
@@ -207,17 +103,41 @@ export function formatStatus(s: SyncStatus): string {
   lines.push(
     `Leader lease ${l.lockHeld ? `held by backend ${l.lockHolderPid}${l.lockHolderApplication ? ` (${l.lockHolderApplication}${l.lockHolderAddress ? ` from ${l.lockHolderAddress}` : ''})` : ''}` : 'NOT held'}`,
   );
-  lines.push(`Last batch   ${ago(l.lastBatchAt, now)}: ${l.batches} batches, ${l.events} events since the leader started`, '');
+  lines.push(`Last batch   ${ago(l.lastBatchAt, now)}: ${l.batches} batches, ${l.events} events since the leader started`);
+  lines.push(
+    `Cluster      ${s.cluster ? `${s.cluster.server}${s.cluster.kubeSystemUid ? ` (kube-system uid ${s.cluster.kubeSystemUid})` : ''}, recorded ${ago(s.cluster.recordedAt, now)}` : 'none recorded yet'}`,
+    `Schema       ${s.schemaVersion ?? '-'}`,
+    '',
+  );
   lines.push('Watches');
   lines.push(
     s.watches.length
       ? textTable(
-          ['kind', 'scope', 'resourceVersion', 'saved', 'relists', 'last relist'],
-          s.watches.map((w) => [w.kind, w.scope || '(cluster)', w.resourceVersion, `${shortDuration(w.ageSeconds)} ago`, w.relists, ago(w.lastRelistAt, now)]),
+          ['kind', 'scope', 'resourceVersion', 'saved', 'relists', 'last relist', 'watched'],
+          s.watches.map((w) => [w.kind, w.scope || '(cluster)', w.resourceVersion, `${shortDuration(w.ageSeconds)} ago`, w.relists, ago(w.lastRelistAt, now), w.watched ? 'yes' : 'NO (stale)']),
           '  ',
         )
       : '  none yet',
   );
+  if (s.lists.length) {
+    lines.push('', 'Full lists (latest per watch)');
+    lines.push(
+      textTable(
+        ['kind', 'scope', 'reason', 'state', 'objects', 'pages', 'rate', 'remaining'],
+        s.lists.map((p) => [
+          p.kind,
+          p.scope || '(cluster)',
+          p.reason,
+          p.finishedAt ? `done ${ago(p.finishedAt, now)}` : `listing for ${shortDuration(p.seconds)}`,
+          p.objects,
+          p.pages,
+          p.seconds > 0 ? `${Math.round(p.objects / p.seconds)}/s` : '-',
+          p.finishedAt ? '' : p.remaining ?? 'unknown',
+        ]),
+        '  ',
+      ),
+    );
+  }
   for (const a of s.apis) {
     lines.push(`API ${a.group.padEnd(24)} ${a.available ? `served at ${a.version}` : 'NOT served: VMs and VMIs sync, instancetype VMs are sized only while they run'} (checked ${ago(a.checkedAt, now)})`);
   }
@@ -274,7 +194,7 @@ export async function runStatus(argv: string[]): Promise<number> {
   try {
     status = await readStatus(url, o.staleAfter as number);
   } catch (err) {
-    if (err instanceof ConfigError) throw err;
+    if (err instanceof ConfigError || err instanceof OperatorError) throw err;
     const message = `cannot read the status from ${redactUrl(url)}: ${(err as Error).message}`;
     if (o.json) console.log(JSON.stringify({ database: redactUrl(url), error: message }));
     else console.error(`ssvirt-vm-sync status: ${message}`);

@@ -221,7 +221,23 @@ export function parseOptions(specs: readonly OptionSpec[], argv: readonly string
 
 function requireDatabaseUrl(value: unknown): string {
   if (typeof value !== 'string' || value === '') throw new ConfigError('DATABASE_URL (or --database-url) is required');
-  if (!/^postgres(ql)?:\/\//.test(value)) throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  return checkDatabaseUrl(value);
+}
+
+/** A DATABASE_URL that the driver can use, else a ConfigError saying why (without the password). */
+export function checkDatabaseUrl(value: string): string {
+  if (!/^postgres(ql)?:\/\//.test(value)) {
+    throw new ConfigError('DATABASE_URL is not a PostgreSQL URL: write postgres://USER:PASSWORD@HOST:5432/DATABASE');
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(
+      'DATABASE_URL does not parse as a URL: percent-encode special characters in the user and password (@ as %40, # as %23, / as %2F, : as %3A)',
+    );
+  }
+  if (!url.hostname && !url.searchParams.get('host')) throw new ConfigError('DATABASE_URL names no host: write postgres://USER:PASSWORD@HOST:5432/DATABASE');
   return value;
 }
 

@@ -2,6 +2,7 @@
 // one timeout helper. Every retry loop of the watcher and the CLI is built from these; what counts
 // as retryable is the caller's classifier (database errors: src/pg/errors.ts).
 import type { Logger } from './log.js';
+import { brief } from './operator-error.js';
 
 export interface Backoff {
   /** First delay in milliseconds. */
@@ -86,7 +87,8 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options:
       if (last || options.signal?.aborted || !options.classify(err)) throw err;
       options.onRetry?.(err, attempt);
       const delay = backoffDelay(attempt, options.backoff);
-      options.logger?.warn({ err, attempt, delayMs: delay }, `${options.what} failed; retrying`);
+      // Transient by the caller's word: one line at info, no stack (the stack says nothing new).
+      options.logger?.info({ err: brief(err), attempt, delayMs: delay }, `${options.what} failed; retrying`);
       await sleep(delay, options.signal);
       if (options.signal?.aborted) throw err;
     }

@@ -14,3 +14,4 @@ export type {
 } from './simulator.js';
 export { FEDORA } from './kubevirt.js';
 export type { CpuTopology, RunStrategy } from './kubevirt.js';
+export type { Identity, RbacRule } from './auth.js';

@@ -2,6 +2,7 @@
 // selectors), get, and watch for kubevirt.io/v1 VirtualMachines and VirtualMachineInstances.
 // Fault injection is applied here; the /sim/v1 control API is routed elsewhere.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SimAuth } from './auth.js';
 import type { Faults, RequestKind } from './faults.js';
 import { combine, parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js';
 import { sendJson, sendStatus } from './status.js';
@@ -133,6 +134,8 @@ export class ApiServer {
   readonly streams = new Set<WatchStream>();
   /** Called whenever something countable happens (request, event sent, stream closed): wakes waiters. */
   onActivity: () => void = () => undefined;
+  /** Tokens and RBAC (off until a token is allowed), SelfSubjectAccessReview, kube-system. */
+  readonly auth = new SimAuth();
 
   /** The resources this server serves: all of them, or all but the instancetype API's. */
   private served: readonly Resource[];
@@ -152,9 +155,19 @@ export class ApiServer {
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     this.counters.requests++;
     this.onActivity();
+    const who = this.auth.authenticate(req);
+    if (!who) {
+      this.auth.unauthorized++;
+      return sendStatus(res, 401, 'Unauthorized', { reason: 'Unauthorized' });
+    }
+    if (this.auth.handle(req, res, url, who)) return;
     const route = parseRoute(url.pathname, this.served);
     const isWatch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
     const kind: RequestKind = !route ? 'discovery' : route.name ? 'get' : isWatch ? 'watch' : 'list';
+    if (route) {
+      const asked = { verb: kind, group: groupOf(route.resource), resource: route.resource, namespace: route.namespace };
+      if (!this.auth.can(who, asked)) return this.auth.refuse(res, who, asked, route.name);
+    }
     const failure = this.faults.failureFor(kind);
     if (failure !== undefined) {
       this.counters.injectedFailures++;

@@ -8,6 +8,7 @@ import { Cluster, type CreateVmOptions, type SeedOptions } from './cluster.js';
 import { handleControl } from './control.js';
 import { Faults, type ExpiredMode, type FailRequestsOptions } from './faults.js';
 import type { GuestOSInfo } from './kubevirt.js';
+import type { SimAuth } from './auth.js';
 import { ApiServer, newCounters, type Counters } from './server.js';
 import { sendStatus } from './status.js';
 import { keyOf, Store, type ChangeEvent, type Resource } from './store.js';
@@ -92,6 +93,11 @@ export class Simulator extends EventEmitter {
       socket.on('close', () => this.sockets.delete(socket));
     });
     return server;
+  }
+
+  /** Tokens, per-token RBAC rules, SelfSubjectAccessReview and the cluster's uid (src/sim/auth.ts). */
+  get auth(): SimAuth {
+    return this.api.auth;
   }
 
   /** Base URL, e.g. http://127.0.0.1:38123 */

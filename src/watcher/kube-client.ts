@@ -1,8 +1,8 @@
-// Kubernetes access: credentials from @kubernetes/client-node's KubeConfig, HTTP done here, so the
-// list/watch loop controls timeouts, backpressure and error handling itself.
+// Kubernetes access: credentials from kube-auth.ts (client-node's KubeConfig, read as kubectl reads
+// it), HTTP done here, so the list/watch loop controls timeouts, backpressure and error handling itself.
 import http from 'node:http';
 import https from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeCredentials } from './kube-auth.js';
 import { apiVersionOf, CORE_RESOURCES, resourcePath, type Kind, type Resource } from './resources.js';
 
 export type { Kind } from './resources.js';
@@ -46,22 +46,23 @@ export interface ObjectList {
 }
 
 export interface KubeClientOptions {
-  /** Path of a kubeconfig; null reads KUBECONFIG, ~/.kube/config, then the in-cluster service account. */
+  /** Kubeconfig path(s) (a:b); null reads ~/.kube/config, then the in-cluster service account. */
   kubeconfig: string | null;
   requestTimeoutMs: number;
+  /** Credentials already loaded (doctor, tests); else loaded from `kubeconfig`. */
+  credentials?: KubeCredentials;
 }
 
 export class KubeClient {
-  private readonly kc = new KubeConfig();
-  readonly server: string;
+  readonly credentials: KubeCredentials;
   private readonly resources = new Map<Kind, Resource>(CORE_RESOURCES.map((r) => [r.kind, r]));
 
   constructor(private readonly options: KubeClientOptions) {
-    if (options.kubeconfig) this.kc.loadFromFile(options.kubeconfig);
-    else this.kc.loadFromDefault();
-    const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    this.server = cluster.server.replace(/\/+$/, '');
+    this.credentials = options.credentials ?? KubeCredentials.fromConfig(options.kubeconfig);
+  }
+
+  get server(): string {
+    return this.credentials.server;
   }
 
   /** Makes a resource (one of the instancetype ones, at its discovered version) known to list and watch. */
@@ -148,12 +149,45 @@ export class KubeClient {
     return res;
   }
 
+  /** A GET; on a 401 the credentials are read again (kube-auth.ts) and the request is sent once more. */
   private async get(path: string, params: Record<string, string>, signal: AbortSignal): Promise<http.IncomingMessage> {
+    const res = await this.send('GET', path, params, null, signal);
+    if (res.statusCode !== 401 || signal.aborted) return res;
+    res.resume();
+    this.credentials.refresh();
+    return this.send('GET', path, params, null, signal);
+  }
+
+  /** A JSON POST (SelfSubjectAccessReview), answered with its parsed body; 401 handled as for GET. */
+  async post(path: string, body: unknown, signal: AbortSignal): Promise<{ status: number; body: unknown }> {
+    const text = JSON.stringify(body);
+    let res = await this.send('POST', path, {}, text, signal);
+    if (res.statusCode === 401 && !signal.aborted) {
+      res.resume();
+      this.credentials.refresh();
+      res = await this.send('POST', path, {}, text, signal);
+    }
+    const answer = await readBody(res, this.options.requestTimeoutMs);
+    if ((res.statusCode ?? 0) >= 300) throw statusError(res.statusCode ?? 0, answer);
+    return { status: res.statusCode ?? 0, body: JSON.parse(answer) as unknown };
+  }
+
+  /** A GET of one JSON object (a namespace, discovery), parsed; non-200 rejects with a KubeApiError. */
+  async getJson(path: string, signal: AbortSignal): Promise<unknown> {
+    const res = await this.get(path, {}, signal);
+    const text = await readBody(res, this.options.requestTimeoutMs);
+    if (res.statusCode !== 200) throw statusError(res.statusCode ?? 0, text);
+    return JSON.parse(text) as unknown;
+  }
+
+  private async send(method: string, path: string, params: Record<string, string>, body: string | null, signal: AbortSignal): Promise<http.IncomingMessage> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
     // Fresh options per request: exec plugins and projected service-account tokens rotate.
-    const opts: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } };
-    await this.kc.applyToHTTPSOptions(opts);
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (body !== null) headers['Content-Type'] = 'application/json';
+    const opts: https.RequestOptions = { method, headers };
+    await this.credentials.applyTo(opts);
     const transport = url.protocol === 'http:' ? http : https;
     return new Promise((resolve, reject) => {
       const req = transport.request(url, { ...opts, signal }, (res) => {
@@ -161,13 +195,13 @@ export class KubeClient {
         resolve(res);
       });
       // Only until the headers arrive: a watch body is long-lived by design and has its own idle timeout.
-      const timer = setTimeout(() => req.destroy(new KubeApiError(0, 'Timeout', `GET ${url.pathname}: no response in ${this.options.requestTimeoutMs} ms`)), this.options.requestTimeoutMs);
+      const timer = setTimeout(() => req.destroy(new KubeApiError(0, 'Timeout', `${method} ${url.pathname}: no response in ${this.options.requestTimeoutMs} ms`)), this.options.requestTimeoutMs);
       req.on('error', (err) => {
         clearTimeout(timer);
         reject(err);
       });
       req.on('socket', (socket) => socket.setKeepAlive(true, 30_000));
-      req.end();
+      req.end(body ?? undefined);
     });
   }
 }

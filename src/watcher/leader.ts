@@ -5,6 +5,7 @@
 // term within a few seconds, and an expired lease lets a standby take over.
 import { Pacer, sleep, withTimeout, type Backoff } from '../lib/retry.js';
 import type { Logger } from '../lib/log.js';
+import { brief } from '../lib/operator-error.js';
 import { SessionLostError } from '../pg/errors.js';
 import type { Metrics } from './metrics.js';
 import { LeaderSession, type SessionTimeouts } from './leader-session.js';
@@ -19,6 +20,8 @@ export interface LeaderOptions {
   closeTimeoutMs: number;
   logger: Logger;
   metrics?: Metrics;
+  /** A misconfiguration (operator-error.ts): ends run() with it instead of campaigning again. */
+  isPermanent?: (err: unknown) => boolean;
 }
 
 export type Role = 'starting' | 'standby' | 'leader' | 'stopping';
@@ -29,6 +32,8 @@ export type TermRunner = (session: LeaderSession, term: string, signal: AbortSig
 export class LeaderElector {
   role: Role = 'starting';
   term: string | null = null;
+  /** Time of the last answered try_lead / assert_leader: /readyz of a standby whose session hangs. */
+  lastDbOkAt = 0;
 
   constructor(private readonly options: LeaderOptions) {}
 
@@ -42,7 +47,8 @@ export class LeaderElector {
         session = await LeaderSession.open(this.options.databaseUrl, this.options.holder, this.options.timeouts, logger);
       } catch (err) {
         this.options.metrics?.dbErrors.inc({ op: 'connect' });
-        logger.warn({ err, attempt: pacer.attempts }, 'cannot open the leader session; retrying');
+        if (this.options.isPermanent?.(err) && !signal.aborted) throw err;
+        logger.info({ err: brief(err), attempt: pacer.attempts }, 'cannot open the leader session; retrying');
         await pacer.wait(signal);
         continue;
       }
@@ -62,6 +68,7 @@ export class LeaderElector {
       this.role = 'standby';
       while (!signal.aborted && !session.lost) {
         const term = await this.bounded(session, session.acquire(holder), 'try_lead');
+        this.lastDbOkAt = Date.now();
         if (term === null) {
           await sleep(pollMs, signal);
           continue;
@@ -77,7 +84,8 @@ export class LeaderElector {
       if (!signal.aborted) {
         failed = true;
         metrics?.dbErrors.inc({ op: 'leader_session' });
-        logger.warn({ err }, 'leader session failed');
+        if (this.options.isPermanent?.(err)) throw err;
+        logger.warn({ err: brief(err) }, 'leader session failed');
       }
     } finally {
       this.role = signal.aborted ? 'stopping' : 'standby';
@@ -104,6 +112,7 @@ export class LeaderElector {
         if (termAbort.signal.aborted) break;
         try {
           await this.bounded(session, session.renew(), 'renew_lease');
+          this.lastDbOkAt = Date.now();
         } catch {
           break; // the session is marked lost; onLost ends the term
         }
@@ -112,6 +121,7 @@ export class LeaderElector {
     try {
       await onElected(session, term, termAbort.signal);
     } catch (err) {
+      if (!signal.aborted && this.options.isPermanent?.(err)) throw err;
       if (!signal.aborted) logger.error({ err }, 'term ended by an error');
     } finally {
       termAbort.abort();

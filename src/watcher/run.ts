@@ -7,6 +7,8 @@ import { startOpsServer, type OpsServer, type Readiness } from './ops-server.js'
 import { KubeClient } from './kube-client.js';
 import { LeaderElector } from './leader.js';
 import { redactUrl, type Logger } from '../lib/log.js';
+import { brief, fromPgError, OperatorError, urlParts } from '../lib/operator-error.js';
+import { readSchemaState, schemaProblem, writerProblem } from '../pg/schema-check.js';
 import { Metrics } from './metrics.js';
 import { migrate } from '../pg/migrate.js';
 import { poolerRefusal, probeSessionPooling } from '../pg/pooler.js';
@@ -28,8 +30,9 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
     () => {
       logger.info('shutting down');
       setTimeout(() => {
+        // Still exit 0: a SIGTERM asked for the end, and the next leader resumes from the last checkpoint.
         logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown took too long; exiting');
-        process.exit(1);
+        process.exit(0);
       }, config.shutdownTimeoutMs).unref();
     },
     { once: true },
@@ -38,6 +41,11 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
   const metrics = new Metrics();
   // Probes and the populated-ratio gauge use a small pool of their own, never the leader session.
   const pool = createPool(config.databaseUrl, { applicationName: 'ssvirt-vm-sync probe', max: 2 });
+  const dbContext = urlParts(config.databaseUrl);
+  /** A misconfiguration, as the one line it ends the process with; null for anything a retry may fix. */
+  function permanent(err: unknown): OperatorError | null {
+    return err instanceof OperatorError ? err : fromPgError(err, { phase: 'run', ...dbContext });
+  }
   const newElector = (): LeaderElector =>
     new LeaderElector({
       databaseUrl: config.databaseUrl,
@@ -52,6 +60,7 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
       closeTimeoutMs: Math.max(500, config.shutdownTimeoutMs / 4),
       logger,
       metrics,
+      isPermanent: (err) => permanent(err) !== null,
     });
   let elector = newElector();
   /** Set while standing aside after a step-down: a standby that does not campaign. */
@@ -62,8 +71,9 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
     details: () => [instancetypes.describe()],
     async check() {
       const giveUp = new AbortController();
+      // The schema's own function: a database without it (or a role that may not call it) is not ready.
       const dbOk = await Promise.race([
-        pool.query('select 1').then(() => true, () => false),
+        pool.query('select vm_sync.schema_version()').then(() => true, () => false),
         sleep(2000, giveUp.signal).then(() => false),
       ]);
       giveUp.abort();
@@ -74,6 +84,8 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
         if (down.length) return `leader: watches not established: ${down.join(', ')}`;
       } else if (elector.role !== 'standby' && !standingAside) {
         return elector.role;
+      } else if (!standingAside && Date.now() - elector.lastDbOkAt > Math.max(10_000, 3 * config.leaderPollMs)) {
+        return 'standby: the leader session does not answer';
       }
       return null;
     },
@@ -82,22 +94,34 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
   let ops: OpsServer | null = null;
   let ratio: Promise<void> = Promise.resolve();
   let standby: Promise<void> = Promise.resolve();
+  // Background loops end with the process's signal, or when the watcher fails.
+  const background = new AbortController();
+  signal.addEventListener('abort', () => background.abort(), { once: true });
   try {
+    // Credentials first: they are local files, and a missing kubeconfig must not wait behind the database.
+    const kube = new KubeClient({ kubeconfig: config.kubeconfig, requestTimeoutMs: config.requestTimeoutMs });
+    logger.info({ server: kube.server, credentials: kube.credentials.description, proxy: kube.credentials.proxyUrl ?? undefined }, 'kubernetes API');
     if (config.metricsAddr) ops = await startOpsServer(config.metricsAddr, { metrics, readiness, logger });
+    const transient = (err: unknown): boolean => permanent(err) === null && isTransient(err);
     if (config.poolerCheck) {
-      const probe = await withRetry(() => probeSessionPooling(config.databaseUrl), { what: 'pooler probe', classify: isTransient, logger, signal, backoff });
+      const probe = await withRetry(() => probeSessionPooling(config.databaseUrl), { what: 'pooler probe', classify: transient, logger, signal, backoff });
       if (signal.aborted) return 0;
       if (probe?.problem) {
         logger.error({ problem: probe.problem, pids: probe.pids }, 'transaction pooler in front of PostgreSQL');
         throw new ConfigError(poolerRefusal(probe.problem));
       }
     }
-    if (config.migrate) await withRetry(() => migrate(config.databaseUrl, logger), { what: 'migrate', classify: isTransient, logger, signal, backoff });
+    if (config.migrate) {
+      await withRetry(
+        () => migrate(config.databaseUrl, logger).catch((err: unknown) => Promise.reject(fromPgError(err, { phase: 'migrate', ...dbContext }) ?? err)),
+        { what: 'migrate', classify: transient, logger, signal, backoff },
+      );
+    }
     if (signal.aborted) return 0;
-    const kube = new KubeClient({ kubeconfig: config.kubeconfig, requestTimeoutMs: config.requestTimeoutMs });
-    logger.info({ server: kube.server }, 'kubernetes API');
-    ratio = ratioLoop(pool, metrics, config.ratioIntervalMs, logger, signal);
-    standby = standbyLog(pool, () => (standingAside ? 'aside' : elector.role), config, logger, signal);
+    await withRetry(() => checkDatabase(pool), { what: 'database check', classify: transient, logger, signal, backoff });
+    if (signal.aborted) return 0;
+    ratio = ratioLoop(pool, metrics, config.ratioIntervalMs, logger, background.signal);
+    standby = standbyLog(pool, () => (standingAside ? 'aside' : elector.role), config, logger, background.signal);
     // Each round campaigns until shutdown, or until a term steps down (its watches stayed down):
     // then the lock is released and this process stands aside before campaigning again.
     while (!signal.aborted) {
@@ -125,12 +149,32 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
       elector = newElector();
     }
     return 0;
+  } catch (err) {
+    // A SIGTERM during connection retries is a clean end too.
+    if (signal.aborted) {
+      logger.info({ err: brief(err) }, 'stopped while retrying');
+      return 0;
+    }
+    throw permanent(err) ?? err;
   } finally {
+    background.abort();
     await ratio;
     await standby;
     await ops?.close();
     await pool.end().catch(() => undefined);
     logger.info('stopped');
+  }
+}
+
+/** Before campaigning: the schema is this version's and this role may do the watcher's work. */
+async function checkDatabase(pool: ReturnType<typeof createPool>): Promise<void> {
+  const client = await pool.connect();
+  try {
+    const state = await readSchemaState(client);
+    const problem = schemaProblem(state) ?? writerProblem(state);
+    if (problem) throw problem;
+  } finally {
+    client.release();
   }
 }
 

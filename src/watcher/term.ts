@@ -11,6 +11,8 @@ import type { Metrics } from './metrics.js';
 import type { LeaderSession } from './leader-session.js';
 import { ResourceWatch } from './list-watch.js';
 import { monitorWatches } from './step-down.js';
+import { fromKubeError } from '../lib/operator-error.js';
+import { beginTerm, readClusterIdentity } from './cluster-identity.js';
 import { TermWriter } from './term-writer.js';
 
 export interface TermDeps {
@@ -66,9 +68,18 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
     : Promise.resolve();
   let late: Promise<void> = Promise.resolve();
   try {
+    const identity = await withRetry(() => readClusterIdentity(deps.kube, local.signal), {
+      what: 'reading the cluster identity',
+      classify: (err) => !isDatabaseError(err),
+      backoff,
+      signal: local.signal,
+      logger,
+    });
     const found = await api.discover(deps.kube, local.signal);
     if (found) watches.push(...watchesOf(found));
     await recordApi();
+    const watching = (): string[] => watches.map((w) => `${w.kind}/${w.scope}`);
+    await beginTerm(session, identity, watching(), logger);
     const saved = new Map((await session.readWatchState()).map((s) => [`${s.kind}/${s.scope}`, s.resourceVersion]));
     const positions = new Map<ResourceWatch, string>();
     const cold: ResourceWatch[] = [];
@@ -108,6 +119,7 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
           }));
         }
         deps.onWatches?.(watches);
+        await beginTerm(session, identity, watching(), logger);
       }).catch((err) => {
         if (!local.signal.aborted) fail(err);
       });
@@ -145,10 +157,13 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
 function listUntilDone(w: ResourceWatch, backoff: Backoff, logger: Logger, signal: AbortSignal): Promise<string> {
   return withRetry(() => w.relist('cold_start', signal), {
     what: 'cold-start list',
-    classify: (err) => !isDatabaseError(err),
+    // RBAC forbidding the list, or no KubeVirt at all, is the operator's to fix: the term ends with it.
+    classify: (err) => !isDatabaseError(err) && fromKubeError(err, w.kind, w.scope) === null,
     backoff,
     signal,
     logger: logger.child({ kind: w.kind, scope: w.scope }),
+  }).catch((err: unknown) => {
+    throw fromKubeError(err, w.kind, w.scope) ?? err;
   });
 }
 

@@ -12,6 +12,7 @@ import { ev, vm, vmi, vmsRowsSql } from './objects.js';
 const WRITER_FUNCTIONS = [
   'vm_sync.apply_batch(jsonb,jsonb,boolean)',
   'vm_sync.assert_leader()',
+  'vm_sync.begin_term(text,text,jsonb)',
   'vm_sync.checkpoints()',
   'vm_sync.current_leader()',
   'vm_sync.finish_list(text,text,text[],text,boolean)',
@@ -25,7 +26,10 @@ const WRITER_FUNCTIONS = [
   'vm_sync.renew_lease(bigint)',
   'vm_sync.resign()',
   'vm_sync.save_checkpoints(jsonb)',
+  'vm_sync.save_list_progress(jsonb)',
+  'vm_sync.schema_version()',
   'vm_sync.stage(jsonb)',
+  'vm_sync.status_report(integer)',
   'vm_sync.sweep(text,text[],text[],boolean)',
   'vm_sync.try_lead(text)',
 ];
