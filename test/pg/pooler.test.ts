@@ -63,7 +63,7 @@ describe('pooler detection', { skip }, () => {
   test('`run` through a transaction pooler refuses to start: exit 2 and what to do', async () => {
     const b = await bouncer('transaction');
     const kubeconfig = path.join(tempDir('pooler'), 'kubeconfig');
-    fs.writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:9"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n');
+    fs.writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:9", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n');
     const proc = startWatcher({ databaseUrl: b.url, kubeconfig, holder: 'pooled' });
     const { code } = await proc.exited;
     assert.equal(code, 2, proc.tail());

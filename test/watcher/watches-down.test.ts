@@ -25,7 +25,7 @@ before(async () => {
   const kubeconfig = path.join(tempDir('watches-down'), 'kubeconfig');
   fs.writeFileSync(
     kubeconfig,
-    `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:${deadPort}"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: default}}]\ncurrent-context: x\n`,
+    `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:${deadPort}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u, namespace: default}}]\ncurrent-context: x\n`,
   );
   port = await freePort();
   proc = startWatcher({ databaseUrl: db.url, kubeconfig, holder: 'blind', env: { STEP_DOWN_AFTER_MS: '0', METRICS_ADDR: `127.0.0.1:${port}` } });
