@@ -1,8 +1,9 @@
 // Is the database reached through a pooler that hands one client's statements to different server
-// sessions (PgBouncer in transaction or statement mode)? Leadership rests on a session-level
-// advisory lock held by one server session, and on fencing every write on that same session: behind
-// such a pooler the lock stays on a server connection that other clients then use, and the fence
-// proves nothing. `run` refuses to start there; `doctor` reports it.
+// sessions (PgBouncer in transaction or statement mode)? The leader's lease names one server session
+// (its pid and backend_start, sql/080_leader.sql) and every write is fenced by checking that it runs
+// on that session: behind such a pooler the watcher's writes land on whichever server connection is
+// free (and fail the fence), while another client's may land on the leader's (and pass it). `run`
+// refuses to start there; `doctor` reports it.
 //
 // Without contention a transaction pooler often gives a client back the server session it had, so
 // one client alone proves little. The probe makes contention: client A notes its backend pid and
@@ -95,7 +96,7 @@ export async function probeSessionPooling(databaseUrl: string, options: { timeou
 export function poolerRefusal(problem: string): string {
   return (
     `refusing to start: the database connection goes through a transaction- or statement-pooling pooler (${problem}). ` +
-    'Leadership holds a session-level advisory lock and fences every write on that session, which such a pooler breaks. ' +
+    "The leader's lease names one server session and every write is fenced by running on it, which such a pooler breaks. " +
     'Connect directly to PostgreSQL, or through PgBouncer with pool_mode = session (docs/deployment.md, "PgBouncer and poolers").'
   );
 }

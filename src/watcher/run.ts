@@ -123,7 +123,7 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
     ratio = ratioLoop(pool, metrics, config.ratioIntervalMs, logger, background.signal);
     standby = standbyLog(pool, () => (standingAside ? 'aside' : elector.role), config, logger, background.signal);
     // Each round campaigns until shutdown, or until a term steps down (its watches stayed down):
-    // then the lock is released and this process stands aside before campaigning again.
+    // then the lease is resigned and this process stands aside before campaigning again.
     while (!signal.aborted) {
       const round = new AbortController();
       const stop = (): void => round.abort();

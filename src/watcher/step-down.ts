@@ -1,6 +1,6 @@
 // Leadership that follows health: a leader whose watches are not established (never were this term,
 // or stopped) for STEP_DOWN_AFTER_MS steps down, so that a standby which can reach Kubernetes leads.
-// The term ends like a shutdown (what is queued is written, the lock released) and the process
+// The term ends like a shutdown (what is queued is written, the lease resigned) and the process
 // stands aside for STEP_DOWN_BACKOFF_MS before campaigning again (run.ts).
 import type { Logger } from '../lib/log.js';
 import type { Metrics } from './metrics.js';

@@ -57,7 +57,7 @@ after(async () => {
 test('a leader that cannot reach Kubernetes steps down; the healthy standby leads and the rows converge', async () => {
   brokenPort = await freePort();
   broken = startWatcher({ databaseUrl: db.url, kubeconfig: deadKubeconfig, holder: 'broken', env: { ...STEP_DOWN_ENV, METRICS_ADDR: `127.0.0.1:${brokenPort}` } });
-  // The broken one leads first: alone, it takes the lock at once.
+  // The broken one leads first: alone, it takes the lease at once.
   await eventually(async () => (await holder()) === 'broken' && broken.hasLogged('leading'), GUARD_MS, 'the broken watcher leads');
   healthy = startWatcher({ databaseUrl: db.url, kubeconfig: healthyKubeconfig, holder: 'healthy', env: STEP_DOWN_ENV });
 
