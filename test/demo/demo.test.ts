@@ -10,6 +10,7 @@ import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import { pidAlive } from '../../src/dev/embedded/proc.js';
 import { packageRoot } from '../../src/lib/paths.js';
+import { MIN_GUARD_MS } from '../helpers/eventually.js';
 
 const cli = path.join(packageRoot, 'dist', 'src', 'cli', 'main.js');
 const server = process.env.VM_SYNC_TEST_SERVER ?? process.env.DATABASE_URL ?? '';
@@ -26,7 +27,8 @@ interface Run {
 
 function demo(args: string[], env: Record<string, string | undefined> = {}): Run {
   const child = spawn(process.execPath, [cli, 'demo', '--data-dir', dataDir, ...args], {
-    env: { ...process.env, DATABASE_URL: server, LOG_LEVEL: 'warn', ...env },
+    // A step's deadline is a hang guard: as long as any wait of the suite on a loaded machine.
+    env: { ...process.env, DATABASE_URL: server, LOG_LEVEL: 'warn', DEMO_STEP_TIMEOUT_MS: String(MIN_GUARD_MS), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -68,7 +70,7 @@ async function demoDatabases(): Promise<string[]> {
 }
 
 describe('npm run demo', () => {
-  test('runs end to end on the test server and shows the sync happening', { timeout: 120_000 }, async () => {
+  test('runs end to end on the test server and shows the sync happening', { timeout: 240_000 }, async () => {
     const run = demo(['--pace-ms', '0']);
     const { code } = await run.done;
     const out = run.output();
@@ -99,7 +101,7 @@ describe('npm run demo', () => {
     assert.equal(fs.existsSync(path.join(dataDir, 'demo.lock')), false, 'the demo lock is released');
   });
 
-  test('a second demo fails fast; a demo killed with SIGKILL does not break the next one', { timeout: 120_000 }, async () => {
+  test('a second demo fails fast; a demo killed with SIGKILL does not break the next one', { timeout: 240_000 }, async () => {
     const first = demo(['--pace-ms', '1000']);
     await first.printed('Step 2/9');
     const second = demo(['--pace-ms', '0']);

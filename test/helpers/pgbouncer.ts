@@ -26,12 +26,16 @@ export async function startPgBouncer(databaseUrl: string, poolMode: 'session' | 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `vmsync-pgbouncer-${poolMode}-`));
   fs.chmodSync(dir, 0o755);
   const user = decodeURIComponent(target.username || 'postgres');
-  fs.writeFileSync(path.join(dir, 'users.txt'), `"${user}" ""\n`, { mode: 0o644 });
+  // The bouncer logs in to the server with the URL's password (the embedded server asks for one:
+  // SCRAM); its own clients are trusted. Readable by all: as root, pgbouncer runs as postgres.
+  const password = decodeURIComponent(target.password);
+  const quoted = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  fs.writeFileSync(path.join(dir, 'users.txt'), `"${user}" "${password.replace(/"/g, '""')}"\n`, { mode: 0o644 });
   fs.writeFileSync(
     path.join(dir, 'pgbouncer.ini'),
     [
       '[databases]',
-      `* = host=${target.hostname} port=${target.port || 5432}`,
+      `* = host=${target.hostname} port=${target.port || 5432}` + (password ? ` user=${quoted(user)} password=${quoted(password)}` : ''),
       '[pgbouncer]',
       'listen_addr = 127.0.0.1',
       `listen_port = ${port}`,

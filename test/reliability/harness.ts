@@ -305,7 +305,7 @@ export class Rig {
       await blocker.query('select 1 from vm_sync.writer where id = 1 for update');
       // Something to write, while the lock is held.
       let waiting: { pid: number } | undefined;
-      const deadline = Date.now() + 20_000;
+      const deadline = Date.now() + Math.max(20_000, MIN_GUARD_MS);
       while (!waiting) {
         await this.churnOnce();
         const rows = await this.db.query<{ pid: number }>(
@@ -356,7 +356,7 @@ export class Rig {
     leader.child.kill('SIGSTOP');
     try {
       await this.terminateLeaderSession();
-      const deadline = Date.now() + 20_000;
+      const deadline = Date.now() + Math.max(20_000, MIN_GUARD_MS);
       while ((await this.leader()).term === before || !(await this.leader()).connected) {
         if (Date.now() > deadline) throw new Error('no takeover while the leader was frozen');
         await sleep(50);
