@@ -1,5 +1,5 @@
 // `node dist/bench/instancetype.js [--vms 10000]`: what one instancetype or revision event costs
-// when many stopped VMs name it (CONTRACT 3b). N stopped instancetype VMs, all naming the cluster
+// when many stopped VMs name it (docs/contract.md#3b-instancetypes). N stopped instancetype VMs, all naming the cluster
 // instancetype bench.shared; half of them pinned by a staged ControllerRevision, half sized by the
 // live object. Measured, each on the warm database:
 //   instancetype event  bench.shared edited: every VM naming it is re-merged (the unpinned half changes)

@@ -133,7 +133,7 @@ begin
                                     'spec.template.metadata.annotations.vm.kubevirt.io/os');
     bad := bad || coalesce(hint.problems, '[]');
   end if;
-  -- Then the preference a VM names (for example rhel.9), below both annotations (CONTRACT 3b).
+  -- Then the preference a VM names (for example rhel.9), below both annotations (docs/contract.md#3b-instancetypes).
   if hint.s is null then
     hint := vm_sync.display_text_of(vm #> '{spec,preference,name}', 'spec.preference.name');
     bad := bad || coalesce(hint.problems, '[]');

@@ -1,6 +1,6 @@
 -- =====================================================================
 -- Instancetypes: what an instancetype, a ControllerRevision or a VM's
--- spec.instancetype contributes (CONTRACT section 3b)
+-- spec.instancetype contributes (docs/contract.md#3b-instancetypes)
 -- =====================================================================
 -- KubeVirt (kubevirt/kubevirt, instancetype API and pkg/instancetype):
 -- - the group instancetype.kubevirt.io serves VirtualMachineInstancetype
@@ -198,7 +198,7 @@ comment on function vm_sync.instancetype_matcher(jsonb) is
   'The instancetype a VM names (KubeVirt Kind and name) and its revisions (status.instancetypeRef, spec.instancetype.revisionName), and the values it could not use';
 
 
--- The instancetype that sizes a VM, in CONTRACT order: the revision named by
+-- The instancetype that sizes a VM, in the order of docs/contract.md#3b-instancetypes: the revision named by
 -- status.instancetypeRef.controllerRevisionRef.name, else the one named by
 -- spec.instancetype.revisionName (both in the VM's namespace), else the live instancetype by kind
 -- and name (namespaced in the VM's namespace, cluster-scoped under ''). Like KubeVirt's revision

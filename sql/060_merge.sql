@@ -44,7 +44,7 @@ comment on function vm_sync.notification_payload(bigint, text, text, text, jsonb
 
 -- What the staged snapshots say about each VM: the VM's values and the chosen live VMI's, side by
 -- side, before any rule combines them. A VM's values are its instancetype's when one is staged
--- (vm_sync.instancetype_size, CONTRACT 3b), else its template's. Two plans for two shapes of work: a batch's few VMs are looked
+-- (vm_sync.instancetype_size, docs/contract.md#3b-instancetypes), else its template's. Two plans for two shapes of work: a batch's few VMs are looked
 -- up one by one through the indexes of vm_sync.snapshots (linear whatever the planner guesses about
 -- the batch); everything (reconcile) is one pass over the table with hash joins.
 create or replace function vm_sync.merge_inputs(p_namespaces text[], p_vm_names text[], p_all boolean)

@@ -1,4 +1,4 @@
-// KubeVirt's instancetypes in the simulated cluster (CONTRACT 3b): the common-instancetypes u1 sizes
+// KubeVirt's instancetypes in the simulated cluster (docs/contract.md#3b-instancetypes): the common-instancetypes u1 sizes
 // as VirtualMachineClusterInstancetypes, and what virt-controller does for a VM that names one.
 // Behaviour follows kubevirt/kubevirt pkg/instancetype:
 // - revision/store.go: the controller snapshots the instancetype into an apps/v1 ControllerRevision

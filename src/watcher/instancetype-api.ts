@@ -1,4 +1,4 @@
-// KubeVirt's instancetype API (CONTRACT 3b) is optional: a cluster without it still syncs VMs and
+// KubeVirt's instancetype API (docs/contract.md#3b-instancetypes) is optional: a cluster without it still syncs VMs and
 // VMIs. The leader discovers the group (GET /apis/instancetype.kubevirt.io: its preferred version,
 // v1beta1 on KubeVirt 1.6), says once when it is missing, records what it found for `status` and
 // /readyz, and looks again periodically, so that an API installed later is picked up.

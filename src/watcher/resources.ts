@@ -1,5 +1,5 @@
 // What the watcher lists and watches: one entry per Kubernetes resource, instead of paths spelled out
-// per kind. VMs and VMIs are always there; the instancetype resources (CONTRACT 3b) exist only where
+// per kind. VMs and VMIs are always there; the instancetype resources (docs/contract.md#3b-instancetypes) exist only where
 // KubeVirt's instancetype API is served, at the version that API prefers (instancetype-api.ts).
 
 export type Kind =

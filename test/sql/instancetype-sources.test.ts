@@ -1,4 +1,4 @@
-// CONTRACT section 3b, rule by rule (continued from instancetype.test.ts): sources and their limits,
+// docs/contract.md#3b-instancetypes, rule by rule (continued from instancetype.test.ts): sources and their limits,
 // kinds and versions accepted, set-based re-merge, replay, the preference hint, the u1 sizes.
 // Each test works in a namespace (and with instancetype names) of its own, so tests share one
 // database without touching each other.

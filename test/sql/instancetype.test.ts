@@ -1,4 +1,4 @@
-// CONTRACT section 3b, rule by rule, through vm_sync.ingest with objects as KubeVirt 1.6 serves them.
+// docs/contract.md#3b-instancetypes, rule by rule, through vm_sync.ingest with objects as KubeVirt 1.6 serves them.
 // Each test works in a namespace (and with instancetype names) of its own, so tests share one
 // database without touching each other.
 import assert from 'node:assert/strict';

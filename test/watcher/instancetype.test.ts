@@ -1,4 +1,4 @@
-// End to end (CONTRACT 3b): simulator + real PostgreSQL + the real watcher process. A stopped
+// End to end (docs/contract.md#3b-instancetypes): simulator + real PostgreSQL + the real watcher process. A stopped
 // instancetype VM gets its size from its ControllerRevision without ever starting, a resize while
 // stopped takes the new size, and a cluster without the instancetype API still syncs VMs and VMIs.
 import assert from 'node:assert/strict';
