@@ -210,6 +210,9 @@ begin
    where jsonb_typeof(c) = 'object' and c ->> 'kind' is not null and c ->> 'resourceVersion' is not null
   on conflict (kind, scope) do update
      set resource_version = excluded.resource_version, updated_at = excluded.updated_at;
+  -- The staging table these checkpoints describe (see staging_lost()).
+  update vm_sync.writer set snapshots_filenode = pg_catalog.pg_relation_filenode('vm_sync.snapshots')
+   where id = 1 and snapshots_filenode is distinct from pg_catalog.pg_relation_filenode('vm_sync.snapshots');
 end;
 $$;
 
@@ -276,6 +279,25 @@ $$;
 
 comment on function vm_sync.leader_reconcile() is
   'The watcher''s reconcile: fenced, then reconcile_summary()';
+
+
+-- Checkpoints present, snapshots gone: vm_sync.snapshots was truncated (a new relfilenode, and empty)
+-- after the last checkpoint was saved. Resuming from those checkpoints would never stage the objects
+-- again; the watcher relists instead. Cheap: a catalog lookup and two one-row probes.
+create or replace function vm_sync.staging_lost()
+returns boolean
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(w.snapshots_filenode is not null
+                  and w.snapshots_filenode <> pg_catalog.pg_relation_filenode('vm_sync.snapshots')
+                  and exists (select 1 from vm_sync.watch_state s where s.resource_version is not null)
+                  and not exists (select 1 from vm_sync.snapshots), false)
+    from vm_sync.writer w where w.id = 1
+$$;
+
+comment on function vm_sync.staging_lost() is
+  'True when vm_sync.snapshots was emptied (TRUNCATE) after the saved checkpoints: they must not be resumed from';
 
 
 create or replace function vm_sync.checkpoints()

@@ -72,6 +72,7 @@ begin
       'vm_sync.resign()',
       'vm_sync.checkpoints()',
       'vm_sync.current_leader()',
+      'vm_sync.staging_lost()',
       'vm_sync.populated_ratio()',
       'vm_sync.record_api(text, text, boolean)'
     ]::regprocedure[] loop

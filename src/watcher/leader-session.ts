@@ -183,6 +183,12 @@ export class LeaderSession {
     await this.run((c) => c.query('select vm_sync.record_api($1, $2, $3)', [group, version, available]));
   }
 
+  /** True when vm_sync.snapshots was emptied (TRUNCATE) after the saved checkpoints (sql/080_leader.sql). */
+  async stagingLost(): Promise<boolean> {
+    const r = await this.run((c) => c.query<{ lost: boolean }>('select vm_sync.staging_lost() as lost'));
+    return r.rows[0]?.lost === true;
+  }
+
   async readWatchState(): Promise<WatchStateRow[]> {
     const r = await this.run((c) =>
       c.query<{ kind: Kind; scope: string; resource_version: string | null }>('select kind, scope, resource_version from vm_sync.checkpoints()'),

@@ -80,7 +80,12 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
     await recordApi();
     const watching = (): string[] => watches.map((w) => `${w.kind}/${w.scope}`);
     await beginTerm(session, identity, watching(), logger);
-    const saved = new Map((await session.readWatchState()).map((s) => [`${s.kind}/${s.scope}`, s.resourceVersion]));
+    let saved = new Map((await session.readWatchState()).map((s) => [`${s.kind}/${s.scope}`, s.resourceVersion]));
+    if (saved.size && (await session.stagingLost())) {
+      // Resuming would never stage the objects again: every watch starts cold, with a full list.
+      logger.warn({ term, checkpoints: saved.size }, STAGING_LOST);
+      saved = new Map();
+    }
     const positions = new Map<ResourceWatch, string>();
     const cold: ResourceWatch[] = [];
     for (const w of watches) {
@@ -105,7 +110,7 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
         if (!local.signal.aborted) fail(err);
       }),
     );
-    reconciler = reconcileLoop(session, config.reconcileIntervalMs, logger, metrics, local.signal);
+    reconciler = reconcileLoop(session, config.reconcileIntervalMs, logger, metrics, local.signal, fail);
     // No instancetype API yet: look again now and then; once it is served, list and watch it too.
     if (!found) {
       late = api.waitForIt(deps.kube, config.instancetypeCheckMs, local.signal, recordApi).then(async (resources) => {
@@ -167,11 +172,19 @@ function listUntilDone(w: ResourceWatch, backoff: Backoff, logger: Logger, signa
   });
 }
 
-async function reconcileLoop(session: LeaderSession, intervalMs: number, logger: Logger, metrics: Metrics | undefined, signal: AbortSignal): Promise<void> {
+const STAGING_LOST = 'staging emptied under the watcher (checkpoints present, snapshots gone): relisting everything';
+
+/** Reconciles every interval; first checks (cheaply) that the staging table was not emptied under the term. */
+async function reconcileLoop(session: LeaderSession, intervalMs: number, logger: Logger, metrics: Metrics | undefined, signal: AbortSignal, fail: (err: unknown) => void): Promise<void> {
   while (!signal.aborted) {
     await sleep(intervalMs, signal);
     if (signal.aborted) return;
     try {
+      if (await session.stagingLost()) {
+        // The next term starts cold (it checks again before resuming).
+        fail(new Error(STAGING_LOST));
+        return;
+      }
       const { changed, fieldUpdates } = await session.reconcile();
       metrics?.reconcileChanged.inc(changed);
       metrics?.recordFieldUpdates(fieldUpdates);

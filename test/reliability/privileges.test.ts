@@ -26,6 +26,7 @@ const WRITER_FUNCTIONS = [
   'vm_sync.renew_lease(bigint)',
   'vm_sync.resign()',
   'vm_sync.save_checkpoints(jsonb)',
+  'vm_sync.staging_lost()',
   'vm_sync.save_list_progress(jsonb)',
   'vm_sync.schema_version()',
   'vm_sync.stage(jsonb)',
