@@ -89,6 +89,8 @@ export async function migrate(databaseUrl: string, logger?: Logger): Promise<Mig
   try {
     // A migration waits for another migrator, but never sits forever behind an application lock.
     await client.query(`set lock_timeout = '60s'`);
+    // A server-wide statement_timeout meant for interactive users must not cut a migration short.
+    await client.query(`set statement_timeout = 0`);
     await client.query(`set client_min_messages = warning`);
     // node-pg-migrate's own lock, held across both phases: the runner takes it again (advisory locks
     // stack within a session) and releases its hold; ours is released after the functions phase.
