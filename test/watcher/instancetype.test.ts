@@ -10,6 +10,7 @@ import { eventually } from '../helpers/eventually.js';
 import { insertVmRow } from '../helpers/sync.js';
 import { expectVm } from '../helpers/vms.js';
 import { freePort, startWatcher, stopAllWatchers, tempDir, type WatcherProcess } from '../helpers/watcher.js';
+import { formatStatus, readStatus } from '../../src/cli/status.js';
 
 const NS = 'vdc-itype-e2e';
 
@@ -123,6 +124,9 @@ describe('a cluster without the instancetype API', () => {
       return text.startsWith('ok') ? text : undefined;
     });
     assert.match(body, /instancetype API: not served/);
+    const status = await readStatus(db.url);
+    assert.deepEqual(status.apis.map((a) => [a.group, a.available]), [['instancetype.kubevirt.io', false]]);
+    assert.match(formatStatus(status), /API instancetype\.kubevirt\.io +NOT served/);
   });
 
   test('picks the instancetype API up when it is installed later', async () => {
