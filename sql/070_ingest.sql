@@ -217,3 +217,58 @@ $$;
 
 comment on function vm_sync.reconcile() is
   'Merges every staged snapshot again (fills vms rows created after their VM was seen); prunes old changes and rejects; returns rows changed';
+
+
+-- Rejects the watcher itself decided: an object over its size or depth bounds (sent cut down to
+-- the contract's fields), or an event PostgreSQL refused that was quarantined out of its batch.
+-- rejects: [{"kind", "namespace", "name", "uid", "resourceVersion", "field", "value", "reason"}, ...].
+-- Fenced like every write of the watcher. The same object version rejected again for the same field
+-- (a restart replaying its event, a relist) is recorded once.
+create or replace function vm_sync.record_rejects(rejects jsonb)
+returns jsonb
+language plpgsql volatile security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  summary jsonb;
+begin
+  perform vm_sync.fence();
+  if rejects is null or jsonb_typeof(rejects) <> 'array' then
+    rejects := '[]';
+  end if;
+  with given as (
+    select left(r ->> 'kind', 253) as kind, left(r ->> 'namespace', 253) as namespace, left(r ->> 'name', 253) as name,
+           left(r ->> 'uid', 253) as uid, left(r ->> 'resourceVersion', 253) as rv,
+           coalesce(left(r ->> 'field', 253), 'event') as field, vm_sync.clip(r -> 'value') as value,
+           coalesce(left(r ->> 'reason', 1000), 'rejected by the watcher') as reason
+      from jsonb_array_elements(rejects) as r
+     where jsonb_typeof(r) = 'object'
+  ),
+  inserted as (
+    insert into vm_sync.rejects (kind, namespace, name, uid, resource_version, field, value, reason)
+    select distinct on (g.kind, g.namespace, g.name, g.uid, g.rv, g.field) g.kind, g.namespace, g.name, g.uid, g.rv, g.field, g.value, g.reason
+      from given g
+     where g.rv is null
+        or not exists (select 1 from vm_sync.rejects x
+                        where x.namespace is not distinct from g.namespace and x.name is not distinct from g.name
+                          and x.kind is not distinct from g.kind and x.uid is not distinct from g.uid
+                          and x.resource_version = g.rv and x.field = g.field)
+    returning kind, namespace, name, field, reason
+  )
+  select jsonb_build_object(
+           'rejected', (select count(*) from inserted),
+           'field_rejects', (select coalesce(jsonb_agg(jsonb_build_object(
+                                      'namespace', x.namespace, 'field', x.col, 'result', 'rejected', 'count', x.n)
+                                      order by x.namespace, x.col), '[]'::jsonb)
+                               from (select i.namespace, vm_sync.column_of_field(i.field) as col, count(*) as n
+                                       from inserted i group by 1, 2) x),
+           'rejected_objects', (select coalesce(jsonb_agg(jsonb_build_object('kind', i.kind, 'namespace', i.namespace, 'name', i.name,
+                                                                            'field', i.field, 'reason', left(i.reason, 300))), '[]'::jsonb)
+                                  from (select * from inserted limit 100) i))
+    into summary;
+  return summary;
+end;
+$$;
+
+comment on function vm_sync.record_rejects(jsonb) is
+  'Fenced: records rejects the watcher decided (an object over MAX_OBJECT_BYTES/MAX_OBJECT_DEPTH, an event quarantined out of a refused batch); the same object version and field once; returns {rejected, field_rejects, rejected_objects}';

@@ -69,6 +69,7 @@ begin
       'vm_sync.leader_reconcile()',
       'vm_sync.apply_batch(jsonb, jsonb, boolean)',
       'vm_sync.save_checkpoints(jsonb)',
+      'vm_sync.record_rejects(jsonb)',
       'vm_sync.resign()',
       'vm_sync.checkpoints()',
       'vm_sync.current_leader()',

@@ -56,6 +56,8 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { key: 'ratioIntervalMs', flag: '--ratio-interval-ms', env: ['RATIO_INTERVAL_MS'], type: 'int', default: 30_000, min: 100, max: 3_600_000, help: 'period of the ssvirt_vm_data_populated_ratio refresh' },
   { key: 'watchTimeoutSeconds', flag: '--watch-timeout-seconds', env: ['WATCH_TIMEOUT_SECONDS'], type: 'int', default: 300, min: 1, max: 3600, help: 'server-side timeoutSeconds of each watch request' },
   { key: 'watchIdleTimeoutMs', flag: '--watch-idle-timeout-ms', env: ['WATCH_IDLE_TIMEOUT_MS'], type: 'int', default: 90_000, min: 100, max: 3_600_000, help: 'restart a watch stream silent this long (keep above the bookmark interval)' },
+  { key: 'maxObjectBytes', flag: '--max-object-bytes', env: ['MAX_OBJECT_BYTES'], type: 'int', default: 2 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: 'an object larger than this is not sent whole: only the fields the contract reads, and a reject' },
+  { key: 'maxObjectDepth', flag: '--max-object-depth', env: ['MAX_OBJECT_DEPTH'], type: 'int', default: 100, min: 8, max: 10_000, help: 'an object nested deeper than this is not sent whole: only the fields the contract reads, and a reject' },
   { key: 'listPageSize', flag: '--list-page-size', env: ['LIST_PAGE_SIZE'], type: 'int', default: 500, min: 1, max: 10_000, help: 'limit= of each list page' },
   { key: 'requestTimeoutMs', flag: '--request-timeout-ms', env: ['REQUEST_TIMEOUT_MS'], type: 'int', default: 30_000, min: 100, max: 600_000, help: 'timeout of a list page request and of a watch request until its headers' },
   { key: 'backoffInitialMs', flag: '--backoff-initial-ms', env: ['BACKOFF_INITIAL_MS'], type: 'int', default: 200, min: 1, max: 600_000, help: 'first reconnect / retry delay' },
@@ -100,6 +102,8 @@ export interface RunConfig {
   watchTimeoutSeconds: number;
   watchIdleTimeoutMs: number;
   listPageSize: number;
+  maxObjectBytes: number;
+  maxObjectDepth: number;
   requestTimeoutMs: number;
   backoffInitialMs: number;
   backoffMaxMs: number;

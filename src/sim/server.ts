@@ -1,6 +1,7 @@
 // The Kubernetes side of the HTTP server: discovery, list (limit/continue/resourceVersion,
 // selectors), get, and watch for kubevirt.io/v1 VirtualMachines and VirtualMachineInstances.
 // Fault injection is applied here; the /sim/v1 control API is routed elsewhere.
+import { stringifyDeep } from '../lib/json.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SimAuth } from './auth.js';
 import type { Faults, RequestKind } from './faults.js';
@@ -292,7 +293,7 @@ export class ApiServer {
     }
     // Items are serialized one by one into the envelope: no intermediate list object.
     const { listKind } = KINDS[route.resource];
-    const body = `{"apiVersion":"${route.groupVersion}","items":[${page.items.map((o) => JSON.stringify(o)).join(',')}],"kind":"${listKind}","metadata":${JSON.stringify(meta)}}`;
+    const body = `{"apiVersion":"${route.groupVersion}","items":[${page.items.map((o) => stringifyDeep(o)).join(',')}],"kind":"${listKind}","metadata":${JSON.stringify(meta)}}`;
     sendJson(res, 200, body);
   }
 

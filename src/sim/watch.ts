@@ -2,6 +2,7 @@
 // API server's watch cache: history replay from a resourceVersion, selector transitions
 // turned into ADDED/DELETED for this watcher, periodic BOOKMARKs, timeoutSeconds, and forced
 // close of watchers that do not read (the real server drops them rather than buffer forever).
+import { stringifyDeep } from '../lib/json.js';
 import type { ServerResponse } from 'node:http';
 import { statusBody } from './status.js';
 import { ExpiredError, KINDS, withResourceVersion, type ChangeEvent, type Resource, type Store } from './store.js';
@@ -32,7 +33,7 @@ const lineCache = new WeakMap<ChangeEvent, string>();
 function lineFor(ev: ChangeEvent): string {
   let line = lineCache.get(ev);
   if (line === undefined) {
-    line = `{"type":"${ev.type}","object":${JSON.stringify(ev.obj)}}\n`;
+    line = `{"type":"${ev.type}","object":${stringifyDeep(ev.obj)}}\n`;
     lineCache.set(ev, line);
   }
   return line;
@@ -95,7 +96,7 @@ export class WatchStream {
     for (const obj of this.store.all(this.spec.resource)) {
       if (prefix !== undefined && (obj as { metadata?: { namespace?: unknown } })?.metadata?.namespace !== this.spec.namespace) continue;
       if (this.spec.match && !this.spec.match(obj)) continue;
-      this.write(`{"type":"ADDED","object":${JSON.stringify(obj)}}\n`, 'ADDED');
+      this.write(`{"type":"ADDED","object":${stringifyDeep(obj)}}\n`, 'ADDED');
     }
     this.lastRv = this.store.resourceVersion;
   }
@@ -113,11 +114,11 @@ export class WatchStream {
     const curPasses = ev.type !== 'DELETED' && (!match || match(ev.obj));
     const oldPasses = ev.prev !== undefined && (!match || match(ev.prev));
     if (curPasses && (oldPasses || ev.type === 'ADDED')) return this.write(lineFor(ev), ev.type);
-    if (curPasses) return this.write(`{"type":"ADDED","object":${JSON.stringify(ev.obj)}}\n`, 'ADDED');
+    if (curPasses) return this.write(`{"type":"ADDED","object":${stringifyDeep(ev.obj)}}\n`, 'ADDED');
     if (!oldPasses) return;
     if (ev.type === 'DELETED') return this.write(lineFor(ev), 'DELETED');
     // Left the selector: a DELETED of the previous content at this event's revision.
-    this.write(`{"type":"DELETED","object":${JSON.stringify(withResourceVersion(ev.prev, ev.rv))}}\n`, 'DELETED');
+    this.write(`{"type":"DELETED","object":${stringifyDeep(withResourceVersion(ev.prev, ev.rv))}}\n`, 'DELETED');
   }
 
   private bookmark(): void {

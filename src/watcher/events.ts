@@ -1,10 +1,25 @@
 // What the watcher does to an object before PostgreSQL sees it: only what keeps one hostile or
 // bulky object from hurting a batch. All interpretation happens in SQL.
 import type { Kind, KubeObject } from './kube-client.js';
+import { DEFAULT_LIMITS, measure, trimToContract, type ObjectLimits } from './limits.js';
 
 export interface WatchEvent {
   type: 'ADDED' | 'MODIFIED' | 'DELETED';
   object: KubeObject;
+  /** Set when the watcher itself could not send the object whole: recorded with the batch. */
+  reject?: WatcherReject;
+}
+
+/** A vm_sync.rejects row the watcher records (vm_sync.record_rejects). */
+export interface WatcherReject {
+  kind: string | null;
+  namespace: string | null;
+  name: string | null;
+  uid: string | null;
+  resourceVersion: string | null;
+  field: string;
+  value: unknown;
+  reason: string;
 }
 
 export interface Checkpoint {
@@ -22,6 +37,48 @@ export function prepareObject(object: KubeObject, kind: Kind, apiVersion = 'kube
   if (!object.kind) object.kind = kind;
   if (!object.apiVersion) object.apiVersion = apiVersion;
   return object;
+}
+
+function text(v: unknown): string | null {
+  return typeof v === 'string' ? v.slice(0, 253) : null;
+}
+
+/** The reject of an object's key, for any field and reason. */
+export function rejectOf(object: unknown, kind: string, field: string, value: unknown, reason: string): WatcherReject {
+  const o = (object !== null && typeof object === 'object' ? object : {}) as KubeObject;
+  const m = (o.metadata !== null && typeof o.metadata === 'object' ? o.metadata : {}) as Record<string, unknown>;
+  return {
+    kind: text(o.kind) ?? kind,
+    namespace: text(m.namespace),
+    name: text(m.name),
+    uid: text(m.uid),
+    resourceVersion: text(m.resourceVersion),
+    field,
+    value,
+    reason,
+  };
+}
+
+/**
+ * An event as it is sent: prepared, and, when the object is deeper or larger than the limits,
+ * cut down to the contract's fields with a reject that says why (`bytes`: its size when known).
+ */
+export function prepareEvent(type: WatchEvent['type'], object: KubeObject, kind: Kind, limits: ObjectLimits = DEFAULT_LIMITS, bytes?: number, apiVersion?: string): WatchEvent {
+  prepareObject(object, kind, apiVersion);
+  const m = measure(object, limits);
+  if (!m.over && (bytes === undefined || bytes <= limits.maxBytes)) return { type, object };
+  const trimmed = trimToContract(object) as KubeObject;
+  prepareObject(trimmed, kind, apiVersion);
+  return { type, object: trimmed, reject: oversizeReject(trimmed, kind, m.over ?? 'size', m.over === 'depth' ? m.depth : Math.max(m.bytes, bytes ?? 0), limits) };
+}
+
+/** The reject of an object over a limit (`amount`: its depth, or its size in bytes, at least). */
+export function oversizeReject(object: unknown, kind: string, over: 'depth' | 'size', amount: number, limits: ObjectLimits): WatcherReject {
+  const reason =
+    over === 'depth'
+      ? `object nested deeper than ${limits.maxDepth} levels (MAX_OBJECT_DEPTH): only the fields the contract reads were kept`
+      : `object larger than ${limits.maxBytes} bytes (MAX_OBJECT_BYTES): only the fields the contract reads were kept`;
+  return rejectOf(object, kind, 'object', over === 'depth' ? { depth: amount } : { bytes: amount }, reason);
 }
 
 /**
@@ -44,4 +101,17 @@ export function toJsonb(value: unknown): string {
 export function objectKey(event: WatchEvent): string {
   const m = event.object.metadata ?? {};
   return JSON.stringify([event.object.kind ?? null, m.namespace ?? null, m.name ?? null]);
+}
+
+/** Two batch summaries as one: counts added, lists (field_updates, rejected_objects) joined. */
+export function combineSummaries(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const w = out[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v === 'number') out[k] = (typeof w === 'number' ? w : Number(w ?? 0) || 0) + v;
+    else if (Array.isArray(v)) out[k] = [...(Array.isArray(w) ? w : []), ...v];
+    else if (w === undefined) out[k] = v;
+  }
+  return out;
 }

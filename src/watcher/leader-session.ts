@@ -10,7 +10,7 @@ import { connectClient } from '../pg/connect.js';
 import { classifyDbError, isNotLeader, SessionLostError } from '../pg/errors.js';
 import type { Logger } from '../lib/log.js';
 import { withTimeout } from '../lib/retry.js';
-import { toJsonb, type Checkpoint, type WatchEvent } from './events.js';
+import { combineSummaries, toJsonb, type Checkpoint, type WatchEvent, type WatcherReject } from './events.js';
 import type { Kind } from './kube-client.js';
 
 export interface WatchStateRow {
@@ -151,16 +151,33 @@ export class LeaderSession {
     }
   }
 
-  /** Ingests (merge) or stages a batch with its checkpoints, fenced, in one transaction. */
-  async applyBatch(events: WatchEvent[], checkpoints: Checkpoint[], merge: boolean): Promise<Record<string, unknown>> {
-    const r = await this.run((c) =>
-      c.query<{ summary: Record<string, unknown> }>('select vm_sync.apply_batch($1::jsonb, $2::jsonb, $3) as summary', [
-        toJsonb(events),
-        toJsonb(checkpoints),
-        merge,
-      ]),
-    );
-    return r.rows[0]?.summary ?? {};
+  /**
+   * One batch and its checkpoints. Rejects the watcher decided (the events' own, and `rejects`)
+   * are recorded in the same transaction; the summary then counts them too.
+   */
+  async applyBatch(events: WatchEvent[], checkpoints: Checkpoint[], merge = true, rejects: WatcherReject[] = []): Promise<Record<string, unknown>> {
+    const all = [...rejects];
+    for (const e of events) if (e.reject) all.push(e.reject);
+    const payload = toJsonb(events.map((e) => ({ type: e.type, object: e.object })));
+    const apply = (c: pg.Client) =>
+      c.query<{ summary: Record<string, unknown> }>('select vm_sync.apply_batch($1::jsonb, $2::jsonb, $3) as summary', [payload, toJsonb(checkpoints), merge]);
+    if (!all.length) {
+      const r = await this.run(apply);
+      return r.rows[0]?.summary ?? {};
+    }
+    // Both in one transaction: the rejects are recorded with the batch that carried them, or not at all.
+    return this.run(async (c) => {
+      await c.query('begin');
+      try {
+        const applied = (await apply(c)).rows[0]?.summary ?? {};
+        const recorded = (await c.query<{ summary: Record<string, unknown> }>('select vm_sync.record_rejects($1::jsonb) as summary', [toJsonb(all)])).rows[0]?.summary ?? {};
+        await c.query('commit');
+        return combineSummaries(applied, { rejected: recorded.rejected, field_updates: recorded.field_rejects, rejected_objects: recorded.rejected_objects });
+      } catch (err) {
+        await c.query('rollback').catch(() => undefined);
+        throw err;
+      }
+    });
   }
 
   /** After a full list: marks what the list no longer has as deleted, then saves the list's position (fenced). */

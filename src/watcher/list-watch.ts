@@ -8,7 +8,9 @@ import type { Logger } from '../lib/log.js';
 import { setResourceVersion, type Metrics } from './metrics.js';
 import { BatcherClosedError } from './batcher.js';
 import { isDatabaseError } from '../pg/errors.js';
-import { prepareObject, type Checkpoint, type WatchEvent } from './events.js';
+import { oversizeReject, prepareEvent, prepareObject, type Checkpoint, type WatchEvent } from './events.js';
+import type { ObjectLimits } from './limits.js';
+import { LineSkimmer, type Skimmed } from './line-skim.js';
 
 /** Where watch events go (the batcher). */
 export interface EventSink {
@@ -31,6 +33,8 @@ export interface WatchOptions {
   watchTimeoutSeconds: number;
   watchIdleTimeoutMs: number;
   backoff: Backoff;
+  /** Bounds of one object (MAX_OBJECT_BYTES, MAX_OBJECT_DEPTH). */
+  limits: ObjectLimits;
 }
 
 export interface WatchDeps {
@@ -114,9 +118,11 @@ export class ResourceWatch {
           next = cont ? fetchPage(cont) : null;
           const events: WatchEvent[] = [];
           for (const item of page.items ?? []) {
-            const object = prepareObject(item, this.kind, kube.apiVersionOf(this.kind));
-            if (object.metadata?.uid) uids.add(object.metadata.uid);
-            events.push({ type: 'ADDED', object });
+            const event = prepareEvent('ADDED', item, this.kind, options.limits, undefined, kube.apiVersionOf(this.kind));
+            const uid = event.object.metadata?.uid;
+            if (typeof uid === 'string' && uid) uids.add(uid);
+            if (event.reject) metrics?.objectsTrimmed.inc({ kind: this.kind, reason: 'depth' in (event.reject.value as object) ? 'depth' : 'size' });
+            events.push(event);
           }
           metrics?.listedObjects.inc({ kind: this.kind }, events.length);
           if (events.length) await store.writeListPage(this.kind, this.scope, events);
@@ -214,26 +220,58 @@ export class ResourceWatch {
     const lifetimeMs = options.watchTimeoutSeconds * 1000 + Math.max(STREAM_MARGIN_MS, options.watchTimeoutSeconds * 100);
     const lifetime = setTimeout(() => cut('expired'), lifetimeMs);
     const decoder = new StringDecoder('utf8');
-    let buffer = '';
+    // The line being read: its pieces while it is small enough to parse, else a skimmer that
+    // keeps only what the contract reads.
+    let parts: string[] = [];
+    let partChars = 0;
+    let skim: LineSkimmer | null = null;
+    const maxChars = options.limits.maxBytes;
     try {
       arm();
       // for-await stops reading while a line is being handled: a blocked push() pauses the socket.
       for await (const chunk of res as AsyncIterable<Buffer>) {
         bytesSinceEvent += chunk.length;
         this.lastContactAt = Date.now();
-        buffer += decoder.write(chunk);
+        const text = decoder.write(chunk);
+        let from = 0;
         let nl: number;
-        while ((nl = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, nl).trim();
-          buffer = buffer.slice(nl + 1);
-          if (!line) continue;
+        while ((nl = text.indexOf('\n', from)) >= 0) {
+          const piece = text.slice(from, nl);
+          from = nl + 1;
+          let skimmed: Skimmed | null = null;
+          let line = '';
+          if (skim) {
+            skim.feed(piece);
+            skimmed = skim.finish();
+            skim = null;
+          } else {
+            line = (partChars ? parts.join('') + piece : piece).trim();
+            parts = [];
+            partChars = 0;
+            if (!line) continue;
+          }
           // Waiting for room in the batcher (backpressure) is not silence.
           if (idleTimer) clearTimeout(idleTimer);
           stream.lines++;
-          stream.resourceVersion = (await this.handleLine(line, stream.resourceVersion)) ?? stream.resourceVersion;
-          bytesSinceEvent = buffer.length;
+          const next = skimmed ? await this.handleSkimmed(skimmed, stream.resourceVersion) : await this.handleLine(line, stream.resourceVersion);
+          stream.resourceVersion = next ?? stream.resourceVersion;
+          bytesSinceEvent = text.length - from;
           this.lastAliveAt = Date.now();
           arm();
+        }
+        const rest = from === 0 ? text : text.slice(from);
+        if (rest) {
+          if (skim) skim.feed(rest);
+          else {
+            parts.push(rest);
+            partChars += rest.length;
+            if (partChars > maxChars) {
+              skim = new LineSkimmer();
+              for (const p of parts) skim.feed(p);
+              parts = [];
+              partChars = 0;
+            }
+          }
         }
       }
       return ended ?? 'closed';
@@ -250,22 +288,32 @@ export class ResourceWatch {
 
   /** Handles one event line; returns the resourceVersion it moves the stream to. */
   private async handleLine(line: string, current: string): Promise<string | undefined> {
-    const { sink, metrics } = this.deps;
     let parsed: { type?: string; object?: KubeObject };
     try {
       parsed = JSON.parse(line) as { type?: string; object?: KubeObject };
     } catch {
       throw new KubeApiError(0, 'BadResponse', `watch ${this.kind}: a line is not JSON`);
     }
-    const type = parsed.type;
-    const object = parsed.object;
+    if (!parsed || typeof parsed !== 'object') throw new KubeApiError(0, 'BadResponse', `watch ${this.kind}: a line is not a JSON object`);
+    return this.handleEvent(parsed.type, parsed.object, current, line.length);
+  }
+
+  /** A line too large to parse: what the skimmer kept of it, sent with a reject. */
+  private async handleSkimmed(skimmed: Skimmed, current: string): Promise<string | undefined> {
+    const type = typeof skimmed.type === 'string' ? skimmed.type : undefined;
+    this.logger.warn({ type, chars: skimmed.chars, name: (skimmed.object.metadata as { name?: unknown } | undefined)?.name }, 'watch event over MAX_OBJECT_BYTES; only the contract\'s fields kept');
+    return this.handleEvent(type, skimmed.object as KubeObject, current, skimmed.chars, true);
+  }
+
+  private async handleEvent(type: string | undefined, object: KubeObject | undefined, current: string, chars: number, skimmed = false): Promise<string | undefined> {
+    const { sink, metrics, options } = this.deps;
     metrics?.eventsReceived.inc({ kind: this.kind, type: String(type) });
     if (type === 'ERROR') {
       const status = (object ?? {}) as { code?: number; reason?: string; message?: string };
       throw new KubeApiError(status.code ?? 0, status.reason ?? '', status.message ?? 'watch ERROR event');
     }
     if (!object || typeof object !== 'object') return undefined;
-    const rv = object.metadata?.resourceVersion;
+    const rv = typeof object.metadata?.resourceVersion === 'string' ? object.metadata.resourceVersion : undefined;
     if (metrics) setResourceVersion(metrics.watchResourceVersion, this.kind, this.scope, rv);
     if (type === 'BOOKMARK') {
       if (rv && rv !== current) sink.checkpoint({ kind: this.kind, scope: this.scope, resourceVersion: rv });
@@ -276,7 +324,12 @@ export class ResourceWatch {
       return undefined;
     }
     const checkpoint = rv ? { kind: this.kind, scope: this.scope, resourceVersion: rv } : null;
-    await sink.push({ type, object: prepareObject(object, this.kind, this.deps.kube.apiVersionOf(this.kind)) }, checkpoint, Date.now());
+    const apiVersion = this.deps.kube.apiVersionOf(this.kind);
+    const event: WatchEvent = skimmed
+      ? { type, object: prepareObject(object, this.kind, apiVersion), reject: oversizeReject(object, this.kind, 'size', chars, options.limits) }
+      : prepareEvent(type, object, this.kind, options.limits, chars, apiVersion);
+    if (event.reject) metrics?.objectsTrimmed.inc({ kind: this.kind, reason: event.reject.value && 'depth' in (event.reject.value as object) ? 'depth' : 'size' });
+    await sink.push(event, checkpoint, Date.now());
     return rv;
   }
 }

@@ -163,6 +163,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly objectsTrimmed = new Counter({
+    name: 'ssvirt_vm_sync_objects_trimmed_total',
+    help: 'Objects over MAX_OBJECT_BYTES or MAX_OBJECT_DEPTH, sent cut down to the contract\'s fields (each a reject), by kind and reason',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly eventsQuarantined = new Counter({
+    name: 'ssvirt_vm_sync_events_quarantined_total',
+    help: 'Events PostgreSQL refused on their own, split out of their batch and recorded as a reject, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'ssvirt_vm_sync_' });
   }

@@ -10,7 +10,8 @@ import type { Logger } from '../lib/log.js';
 import { withRetry, type Backoff } from '../lib/retry.js';
 import { classifyDbError } from '../pg/errors.js';
 import { Batcher } from './batcher.js';
-import type { WatchEvent } from './events.js';
+import type { Checkpoint, WatchEvent } from './events.js';
+import { applyQuarantining } from './quarantine.js';
 import type { Kind } from './kube-client.js';
 import type { LeaderSession } from './leader-session.js';
 import type { ListStore } from './list-watch.js';
@@ -42,7 +43,7 @@ export class TermWriter implements ListStore {
       maxEvents: config.batchMaxEvents,
       maxWaitMs: config.batchMaxWaitMs,
       backoff,
-      write: (events, checkpoints) => session.applyBatch(events, checkpoints, true),
+      write: (events, checkpoints) => this.apply(events, checkpoints, true),
       classify: classifyDbError,
       onFatal: options.onFatal,
       logger,
@@ -70,6 +71,12 @@ export class TermWriter implements ListStore {
       this.mergeLists = true;
     }
     return this.retrying('reconcile', () => this.session.reconcile());
+  }
+
+  /** One write; a batch refused for its content is bisected and its bad events quarantined. */
+  private apply(events: WatchEvent[], checkpoints: Checkpoint[], merge: boolean): Promise<Record<string, unknown>> {
+    const { logger, metrics } = this.options;
+    return applyQuarantining((e, c, r) => this.session.applyBatch(e, c, merge, r), events, checkpoints, { logger, metrics });
   }
 
   private retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {

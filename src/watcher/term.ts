@@ -47,7 +47,7 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
   const api = deps.instancetypes ?? new InstancetypeApi(logger);
   const watchesOf = (resources: readonly Resource[]): ResourceWatch[] =>
     resources.flatMap((r) =>
-      scopesOf(r, config.namespaces).map((scope) => new ResourceWatch(r.kind, scope, { kube: deps.kube, sink: batcher, store: writer, options: { ...config, backoff }, logger, metrics })),
+      scopesOf(r, config.namespaces).map((scope) => new ResourceWatch(r.kind, scope, { kube: deps.kube, sink: batcher, store: writer, options: { ...config, backoff, limits: { maxBytes: config.maxObjectBytes, maxDepth: config.maxObjectDepth } }, logger, metrics })),
     );
   // Grows when the instancetype API is found; readiness and the step-down monitor read it live.
   const watches: ResourceWatch[] = watchesOf(CORE_RESOURCES);
