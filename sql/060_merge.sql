@@ -127,6 +127,15 @@ as $$
 declare
   seqs bigint[];
 begin
+  -- VMs a previous merge had to leave (their row was locked) are merged with this call's.
+  if p_all then
+    delete from vm_sync.merge_pending;
+  else
+    with taken as (delete from vm_sync.merge_pending returning namespace, vm_name)
+    select coalesce(p_namespaces, '{}') || array_agg(t.namespace), coalesce(p_vm_names, '{}') || array_agg(t.vm_name)
+      into p_namespaces, p_vm_names
+      from taken t;
+  end if;
   if not p_all and coalesce(cardinality(p_namespaces), 0) = 0 then
     return jsonb_build_object('vms_updated', 0, 'field_updates', '[]'::jsonb);
   end if;
@@ -140,8 +149,8 @@ begin
            case when not i.vm_deleted then i.vm_hint end                                 as hint
       from vm_sync.merge_inputs(p_namespaces, p_vm_names, p_all) as i
   ),
-  -- No FOR UPDATE here: locking every matched row would write to rows that do not change. The
-  -- UPDATE below locks only the rows it changes and re-checks that they still hold the old values.
+  -- No FOR UPDATE here: locking every matched row would write to rows that do not change. Only
+  -- the rows that differ are locked (below), and the UPDATE re-checks that they still hold the old values.
   target as (
     select v.id, v.namespace, v.vm_name,
            v.status, v.cpu_count, v.memory_mb, v.guest_os,
@@ -172,11 +181,23 @@ begin
      where (t.status, t.cpu_count, t.memory_mb, t.guest_os)
            is distinct from (t.new_status, t.new_cpu_count, t.new_memory_mb, t.new_guest_os)
   ),
+  -- The rows to change are locked in one order (id) and never waited for: a row the application
+  -- holds locked is skipped and left in vm_sync.merge_pending for the next merge. So the merge is
+  -- never part of a deadlock, and an application transaction left open cannot stall the sync.
+  -- (Each CTE below joins a table, never another CTE: the planner guesses CTE scans at one row, and
+  -- a join of two of them is a nested loop, quadratic in the rows changed.)
+  locked as (
+    select d.*
+      from diff d
+      join public.vms v on v.id = d.id
+     order by d.id
+       for update of v skip locked
+  ),
   updated as (
     update public.vms v
        set status = d.new_status, cpu_count = d.new_cpu_count, memory_mb = d.new_memory_mb,
            guest_os = d.new_guest_os, updated_at = now()
-      from diff d
+      from locked d
      where v.id = d.id
        -- Re-checked on the latest row version if the application changed it meanwhile: then this
        -- row is left for the next merge, and the change feed never records a wrong "old" value.
@@ -192,6 +213,15 @@ begin
       from updated u
      order by u.id
     returning seq
+  ),
+  -- Skipped (locked by someone else) or changed meanwhile: merged again by the next call.
+  deferred as (
+    insert into vm_sync.merge_pending (namespace, vm_name)
+    select x.namespace, x.vm_name
+      from (select d.namespace, d.vm_name from diff d
+            except
+            select u.namespace, u.vm_name from updated u) x
+    on conflict do nothing
   )
   select array_agg(f.seq order by f.seq) into seqs from feed f;
 

@@ -64,6 +64,8 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { key: 'backoffMaxMs', flag: '--backoff-max-ms', env: ['BACKOFF_MAX_MS'], type: 'int', default: 10_000, min: 1, max: 3_600_000, help: 'largest reconnect / retry delay' },
   { key: 'metricsAddr', flag: '--metrics-addr', env: ['METRICS_ADDR', 'METRICS_PORT'], type: 'addr', default: ':9090', help: 'listen address of /metrics, /healthz, /readyz ([host]:port or port; "off" disables)' },
   { key: 'leaderPollMs', flag: '--leader-poll-ms', env: ['LEADER_POLL_MS'], type: 'int', default: 1000, min: 50, max: 60_000, help: 'how often a standby tries to take the lead (and the leader renews its lease, vm_sync.settings leader_lease)' },
+  { key: 'metricsNamespaceLabel', flag: '--metrics-namespace-label', env: ['METRICS_NAMESPACE_LABEL'], type: 'bool', default: true, help: 'label ssvirt_vmi_data_updates_total by namespace (--no-metrics-namespace-label drops the label)' },
+  { key: 'metricsNamespaceCap', flag: '--metrics-namespace-cap', env: ['METRICS_NAMESPACE_CAP'], type: 'int', default: 500, min: 1, max: 100_000, help: 'namespaces ssvirt_vmi_data_updates_total names; the rest count as namespace="other"' },
   { key: 'stepDownAfterMs', flag: '--step-down-after-ms', env: ['STEP_DOWN_AFTER_MS'], type: 'int', default: 30_000, min: 0, max: 3_600_000, help: "a leader whose watches are not established this long resigns so a standby can lead (0: never)" },
   { key: 'stepDownBackoffMs', flag: '--step-down-backoff-ms', env: ['STEP_DOWN_BACKOFF_MS'], type: 'int', default: 15_000, min: 0, max: 3_600_000, help: 'after stepping down, wait this long before campaigning again' },
   { key: 'poolerCheck', flag: '--pooler-check', env: ['POOLER_CHECK'], type: 'bool', default: true, help: 'at start, refuse a transaction-pooling pooler (PgBouncer pool_mode=transaction) in front of PostgreSQL' },
@@ -108,6 +110,8 @@ export interface RunConfig {
   backoffInitialMs: number;
   backoffMaxMs: number;
   metricsAddr: ListenAddr | null;
+  metricsNamespaceLabel: boolean;
+  metricsNamespaceCap: number;
   leaderPollMs: number;
   stepDownAfterMs: number;
   stepDownBackoffMs: number;

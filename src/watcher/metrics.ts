@@ -8,13 +8,27 @@ export interface FieldUpdate {
   count: number;
 }
 
+export interface MetricsOptions {
+  defaultMetrics?: boolean;
+  /** Keep the namespace label of ssvirt_vmi_data_updates_total (METRICS_NAMESPACE_LABEL). */
+  namespaceLabel?: boolean;
+  /** Distinct namespaces it may name; later ones count under "other" (METRICS_NAMESPACE_CAP). */
+  namespaceCap?: number;
+}
+
+export const DEFAULT_NAMESPACE_CAP = 500;
+export const OTHER_NAMESPACE = 'other';
+
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly vmiDataUpdates = new Counter({
-    name: 'ssvirt_vmi_data_updates_total',
-    help: 'VM data field updates from VMI/VM snapshots, by namespace, field and result (from vm_sync.apply_batch)',
-    labelNames: ['namespace', 'field', 'result'] as const,
+  /** By namespace (capped: see MetricsOptions), field and result; without namespace when the label is off. */
+  readonly vmiDataUpdates: Counter<string>;
+
+  readonly seriesCount = new Gauge({
+    name: 'ssvirt_vm_sync_metric_series',
+    help: 'Distinct label sets of a labelled metric of the watcher (ssvirt_vmi_data_updates_total is bounded by METRICS_NAMESPACE_CAP)',
+    labelNames: ['metric'] as const,
     registers: [this.registry],
   });
 
@@ -177,7 +191,23 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
+  private readonly namespaceLabel: boolean;
+  private readonly namespaceCap: number;
+  private readonly namespaces = new Set<string>();
+  private readonly series = new Set<string>();
+
+  constructor(options: MetricsOptions = {}) {
+    this.namespaceLabel = options.namespaceLabel ?? true;
+    this.namespaceCap = options.namespaceCap ?? DEFAULT_NAMESPACE_CAP;
+    this.vmiDataUpdates = new Counter({
+      name: 'ssvirt_vmi_data_updates_total',
+      help: this.namespaceLabel
+        ? `VM data field updates from VMI/VM snapshots, by namespace (the first ${this.namespaceCap} seen; the rest as "${OTHER_NAMESPACE}"), field and result`
+        : 'VM data field updates from VMI/VM snapshots, by field and result',
+      labelNames: this.namespaceLabel ? ['namespace', 'field', 'result'] : ['field', 'result'],
+      registers: [this.registry],
+    });
+    this.seriesCount.set({ metric: 'ssvirt_vmi_data_updates_total' }, 0);
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'ssvirt_vm_sync_' });
   }
 
@@ -189,11 +219,27 @@ export class Metrics {
     for (const c of checkpoints) setResourceVersion(this.checkpointResourceVersion, c.kind, c.scope, c.resourceVersion);
   }
 
+  /** The namespace label value: itself while under the cap (or already seen), else "other". */
+  private namespaceValue(ns: string): string {
+    if (this.namespaces.has(ns)) return ns;
+    if (this.namespaces.size >= this.namespaceCap) return OTHER_NAMESPACE;
+    this.namespaces.add(ns);
+    return ns;
+  }
+
   recordFieldUpdates(updates: unknown): void {
     if (!Array.isArray(updates)) return;
     for (const u of updates as FieldUpdate[]) {
       if (!u || typeof u.field !== 'string' || typeof u.count !== 'number') continue;
-      this.vmiDataUpdates.inc({ namespace: u.namespace ?? '', field: u.field, result: String(u.result ?? '') }, u.count);
+      const labels: Record<string, string> = this.namespaceLabel ? { namespace: this.namespaceValue(u.namespace ?? '') } : {};
+      labels.field = u.field;
+      labels.result = String(u.result ?? '');
+      this.vmiDataUpdates.inc(labels, u.count);
+      const key = `${labels.namespace ?? ''}\u0001${labels.field}\u0001${labels.result}`;
+      if (!this.series.has(key)) {
+        this.series.add(key);
+        this.seriesCount.set({ metric: 'ssvirt_vmi_data_updates_total' }, this.series.size);
+      }
     }
   }
 }

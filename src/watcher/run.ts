@@ -38,7 +38,7 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
     { once: true },
   );
 
-  const metrics = new Metrics();
+  const metrics = new Metrics({ namespaceLabel: config.metricsNamespaceLabel, namespaceCap: config.metricsNamespaceCap });
   // Probes and the populated-ratio gauge use a small pool of their own, never the leader session.
   const pool = createPool(config.databaseUrl, { applicationName: 'ssvirt-vm-sync probe', max: 2 });
   const dbContext = urlParts(config.databaseUrl);

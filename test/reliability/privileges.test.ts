@@ -29,6 +29,7 @@ const WRITER_FUNCTIONS = [
   'vm_sync.staging_lost()',
   'vm_sync.save_list_progress(jsonb)',
   'vm_sync.schema_version()',
+  'vm_sync.record_rejects(jsonb)',
   'vm_sync.stage(jsonb)',
   'vm_sync.status_report(integer)',
   'vm_sync.sweep(text,text[],text[],boolean)',
