@@ -237,7 +237,7 @@ begin
       from derived d
      cross join lateral jsonb_array_elements((d.d).problems) as p
      where d.type <> 'DELETED' and (d.d).problems is not null
-    returning kind, namespace, name, field, reason
+    returning kind, namespace, name, uid, field, reason
   ),
   -- 4. The VMs to merge: those of staged VMs and VMIs, and every VM that names a staged instancetype
   --    or revision (as staged before this batch: a VM of this batch is merged as a VM anyway).
@@ -292,10 +292,10 @@ begin
                                        from rejected r group by 1, 2) x),
            -- Which objects, for the watcher's Kubernetes Events: one entry per object and field, capped.
            'rejected_objects', (select coalesce(jsonb_agg(x.o), '[]'::jsonb)
-                                  from (select jsonb_build_object('kind', r.kind, 'namespace', r.namespace, 'name', r.name,
+                                  from (select jsonb_build_object('kind', r.kind, 'namespace', r.namespace, 'name', r.name, 'uid', r.uid,
                                                                   'field', r.field, 'reason', left(r.reason, 300)) as o
                                           from rejected r
-                                         group by r.kind, r.namespace, r.name, r.field, left(r.reason, 300)
+                                         group by r.kind, r.namespace, r.name, r.uid, r.field, left(r.reason, 300)
                                          order by r.namespace, r.name, r.field
                                          limit 100) x)),
          agg.namespaces, agg.vm_names

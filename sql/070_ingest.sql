@@ -253,7 +253,7 @@ begin
                         where x.namespace is not distinct from g.namespace and x.name is not distinct from g.name
                           and x.kind is not distinct from g.kind and x.uid is not distinct from g.uid
                           and x.resource_version = g.rv and x.field = g.field)
-    returning kind, namespace, name, field, reason
+    returning kind, namespace, name, uid, field, reason
   )
   select jsonb_build_object(
            'rejected', (select count(*) from inserted),
@@ -262,7 +262,7 @@ begin
                                       order by x.namespace, x.col), '[]'::jsonb)
                                from (select i.namespace, vm_sync.column_of_field(i.field) as col, count(*) as n
                                        from inserted i group by 1, 2) x),
-           'rejected_objects', (select coalesce(jsonb_agg(jsonb_build_object('kind', i.kind, 'namespace', i.namespace, 'name', i.name,
+           'rejected_objects', (select coalesce(jsonb_agg(jsonb_build_object('kind', i.kind, 'namespace', i.namespace, 'name', i.name, 'uid', i.uid,
                                                                             'field', i.field, 'reason', left(i.reason, 300))), '[]'::jsonb)
                                   from (select * from inserted limit 100) i))
     into summary;

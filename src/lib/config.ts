@@ -58,6 +58,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { key: 'watchIdleTimeoutMs', flag: '--watch-idle-timeout-ms', env: ['WATCH_IDLE_TIMEOUT_MS'], type: 'int', default: 90_000, min: 100, max: 3_600_000, help: 'restart a watch stream silent this long (keep above the bookmark interval)' },
   { key: 'maxObjectBytes', flag: '--max-object-bytes', env: ['MAX_OBJECT_BYTES'], type: 'int', default: 2 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: 'an object larger than this is not sent whole: only the fields the contract reads, and a reject' },
   { key: 'maxObjectDepth', flag: '--max-object-depth', env: ['MAX_OBJECT_DEPTH'], type: 'int', default: 100, min: 8, max: 10_000, help: 'an object nested deeper than this is not sent whole: only the fields the contract reads, and a reject' },
+  { key: 'kubeEvents', flag: '--kube-events', env: ['KUBE_EVENTS'], type: 'bool', default: true, help: 'post a Warning Event VMDataRejected on a VM whose data was rejected (--no-kube-events: none; needs create/patch on events)' },
   { key: 'listPageSize', flag: '--list-page-size', env: ['LIST_PAGE_SIZE'], type: 'int', default: 500, min: 1, max: 10_000, help: 'limit= of each list page' },
   { key: 'requestTimeoutMs', flag: '--request-timeout-ms', env: ['REQUEST_TIMEOUT_MS'], type: 'int', default: 30_000, min: 100, max: 600_000, help: 'timeout of a list page request and of a watch request until its headers' },
   { key: 'backoffInitialMs', flag: '--backoff-initial-ms', env: ['BACKOFF_INITIAL_MS'], type: 'int', default: 200, min: 1, max: 600_000, help: 'first reconnect / retry delay' },
@@ -104,6 +105,7 @@ export interface RunConfig {
   watchTimeoutSeconds: number;
   watchIdleTimeoutMs: number;
   listPageSize: number;
+  kubeEvents: boolean;
   maxObjectBytes: number;
   maxObjectDepth: number;
   requestTimeoutMs: number;

@@ -9,6 +9,7 @@ import { combine, parseFieldSelector, parseLabelSelector, SelectorError } from '
 import { sendJson, sendStatus } from './status.js';
 import { ExpiredError, KINDS, RESOURCES, type Resource, type Store } from './store.js';
 import { WatchStream } from './watch.js';
+import { CoreEvents } from './events.js';
 
 export interface ApiOptions {
   /** Serve instancetype.kubevirt.io (default true); false: a cluster without KubeVirt's instancetype API. */
@@ -133,6 +134,8 @@ function parseRoute(path: string, served: readonly Resource[]): Route | undefine
 
 export class ApiServer {
   readonly streams = new Set<WatchStream>();
+  /** Core v1 Events (POST, PATCH, GET, list). */
+  readonly coreEvents = new CoreEvents();
   /** Called whenever something countable happens (request, event sent, stream closed): wakes waiters. */
   onActivity: () => void = () => undefined;
   /** Tokens and RBAC (off until a token is allowed), SelfSubjectAccessReview, kube-system. */
@@ -176,6 +179,7 @@ export class ApiServer {
     }
     if (this.faults.slowMs > 0) await new Promise((r) => setTimeout(r, this.faults.slowMs));
     if (res.destroyed) return;
+    if (!route && CoreEvents.matches(url.pathname)) return this.coreEvents.handle(req, res, url);
     if (req.method !== 'GET') return sendStatus(res, 405, `the server does not allow this method on the requested resource`);
     if (!route) return this.discovery(url.pathname, req, res);
     if (route.name !== undefined) return this.get(route, res);
@@ -211,7 +215,11 @@ export class ApiServer {
           serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: req.headers.host ?? '127.0.0.1' }],
         });
       case '/api/v1':
-        return sendJson(res, 200, { kind: 'APIResourceList', groupVersion: 'v1', resources: [] });
+        return sendJson(res, 200, {
+          kind: 'APIResourceList',
+          groupVersion: 'v1',
+          resources: [{ name: 'events', singularName: 'event', namespaced: true, kind: 'Event', verbs: ['create', 'delete', 'get', 'list', 'patch'], shortNames: ['ev'] }],
+        });
       case '/apis':
         return sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [...groupBodies(this.served).values()] });
       case '/healthz':

@@ -10,6 +10,7 @@ import { Faults, type ExpiredMode, type FailRequestsOptions } from './faults.js'
 import type { GuestOSInfo } from './kubevirt.js';
 import type { SimAuth } from './auth.js';
 import { ApiServer, newCounters, type Counters } from './server.js';
+import type { CoreEvents } from './events.js';
 import { sendStatus } from './status.js';
 import { keyOf, Store, type ChangeEvent, type Resource } from './store.js';
 
@@ -76,6 +77,11 @@ export class Simulator extends EventEmitter {
       this.emit('activity');
     });
     this.server = this.createServer();
+  }
+
+  /** The Events API of the simulated cluster (`kubectl get events` lists them). */
+  get coreEvents(): CoreEvents {
+    return this.api.coreEvents;
   }
 
   private createServer(): http.Server {

@@ -180,12 +180,34 @@ export class KubeClient {
     return JSON.parse(text) as unknown;
   }
 
-  private async send(method: string, path: string, params: Record<string, string>, body: string | null, signal: AbortSignal): Promise<http.IncomingMessage> {
+  /**
+   * One write to the core API (Events): POST or PATCH with a JSON body of `contentType`; its status
+   * and parsed answer (null when not JSON), whatever the status; 401 handled as for GET.
+   */
+  async write(method: 'POST' | 'PATCH', path: string, body: unknown, contentType: string, signal: AbortSignal): Promise<{ status: number; body: unknown }> {
+    const text = JSON.stringify(body);
+    let res = await this.send(method, path, {}, text, signal, contentType);
+    if (res.statusCode === 401 && !signal.aborted) {
+      res.resume();
+      this.credentials.refresh();
+      res = await this.send(method, path, {}, text, signal, contentType);
+    }
+    const answer = await readBody(res, this.options.requestTimeoutMs);
+    let parsed: unknown = null;
+    try {
+      parsed = JSON.parse(answer) as unknown;
+    } catch {
+      parsed = null;
+    }
+    return { status: res.statusCode ?? 0, body: parsed };
+  }
+
+  private async send(method: string, path: string, params: Record<string, string>, body: string | null, signal: AbortSignal, contentType = 'application/json'): Promise<http.IncomingMessage> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
     // Fresh options per request: exec plugins and projected service-account tokens rotate.
     const headers: Record<string, string> = { Accept: 'application/json' };
-    if (body !== null) headers['Content-Type'] = 'application/json';
+    if (body !== null) headers['Content-Type'] = contentType;
     const opts: https.RequestOptions = { method, headers };
     await this.credentials.applyTo(opts);
     const transport = url.protocol === 'http:' ? http : https;
@@ -204,6 +226,7 @@ export class KubeClient {
       req.end(body ?? undefined);
     });
   }
+
 }
 
 function readBody(res: http.IncomingMessage, timeoutMs: number): Promise<string> {

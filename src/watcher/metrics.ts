@@ -177,6 +177,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly kubeEventsPosted = new Counter({
+    name: 'ssvirt_vm_sync_kube_events_posted_total',
+    help: 'VMDataRejected Events written to the Kubernetes API, by op (create, patch)',
+    labelNames: ['op'] as const,
+    registers: [this.registry],
+  });
+
+  readonly kubeEventsDropped = new Counter({
+    name: 'ssvirt_vm_sync_kube_events_dropped_total',
+    help: 'VMDataRejected occurrences not posted, by reason (queue_full, cache_evicted, api_error)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly objectsTrimmed = new Counter({
     name: 'ssvirt_vm_sync_objects_trimmed_total',
     help: 'Objects over MAX_OBJECT_BYTES or MAX_OBJECT_DEPTH, sent cut down to the contract\'s fields (each a reject), by kind and reason',

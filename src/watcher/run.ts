@@ -4,6 +4,7 @@ import { createPool } from '../pg/connect.js';
 import { isTransient } from '../pg/errors.js';
 import { sleep, withRetry, type Backoff } from '../lib/retry.js';
 import { startOpsServer, type OpsServer, type Readiness } from './ops-server.js';
+import { EventRecorder } from './k8s-events.js';
 import { KubeClient } from './kube-client.js';
 import { LeaderElector } from './leader.js';
 import { redactUrl, type Logger } from '../lib/log.js';
@@ -97,6 +98,7 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
   // Background loops end with the process's signal, or when the watcher fails.
   const background = new AbortController();
   signal.addEventListener('abort', () => background.abort(), { once: true });
+  let stopEvents = (): void => undefined;
   try {
     // Credentials first: they are local files, and a missing kubeconfig must not wait behind the database.
     const kube = new KubeClient({ kubeconfig: config.kubeconfig, requestTimeoutMs: config.requestTimeoutMs });
@@ -122,6 +124,9 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
     if (signal.aborted) return 0;
     ratio = ratioLoop(pool, metrics, config.ratioIntervalMs, logger, background.signal);
     standby = standbyLog(pool, () => (standingAside ? 'aside' : elector.role), config, logger, background.signal);
+    // Kept across terms: the Events already posted are patched, not posted again, after a failover here.
+    const events = config.kubeEvents ? new EventRecorder({ kube, component: 'ssvirt-vm-sync', instance: config.holder, logger: logger.child({ part: 'events' }), metrics }) : undefined;
+    stopEvents = () => events?.close();
     // Each round campaigns until shutdown, or until a term steps down (its watches stayed down):
     // then the lease is resigned and this process stands aside before campaigning again.
     while (!signal.aborted) {
@@ -135,7 +140,7 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
       };
       try {
         await elector.run(
-          (session, term, termSignal) => runTerm(session, term, { config, kube, logger, metrics, onWatches: (w) => (watches = w), onStepDown, instancetypes }, termSignal),
+          (session, term, termSignal) => runTerm(session, term, { config, kube, logger, metrics, events, onWatches: (w) => (watches = w), onStepDown, instancetypes }, termSignal),
           round.signal,
         );
       } finally {
@@ -158,6 +163,7 @@ export async function runWatcher(config: Readonly<RunConfig>, options: { logger:
     throw permanent(err) ?? err;
   } finally {
     background.abort();
+    stopEvents();
     await ratio;
     await standby;
     await ops?.close();

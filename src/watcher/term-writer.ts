@@ -12,6 +12,7 @@ import { classifyDbError } from '../pg/errors.js';
 import { Batcher } from './batcher.js';
 import type { Checkpoint, WatchEvent } from './events.js';
 import { applyQuarantining } from './quarantine.js';
+import type { EventRecorder } from './k8s-events.js';
 import type { Kind } from './kube-client.js';
 import type { LeaderSession } from './leader-session.js';
 import type { ListStore } from './list-watch.js';
@@ -22,6 +23,8 @@ export interface TermWriterOptions {
   backoff: Backoff;
   logger: Logger;
   metrics?: Metrics;
+  /** Told the rejected objects of every committed write. */
+  events?: EventRecorder;
   /** Aborts the retries of list writes when the term ends. */
   signal: AbortSignal;
   /** A batch could not be written: the term ends. */
@@ -76,7 +79,10 @@ export class TermWriter implements ListStore {
   /** One write; a batch refused for its content is bisected and its bad events quarantined. */
   private apply(events: WatchEvent[], checkpoints: Checkpoint[], merge: boolean): Promise<Record<string, unknown>> {
     const { logger, metrics } = this.options;
-    return applyQuarantining((e, c, r) => this.session.applyBatch(e, c, merge, r), events, checkpoints, { logger, metrics });
+    return applyQuarantining((e, c, r) => this.session.applyBatch(e, c, merge, r), events, checkpoints, { logger, metrics }).then((summary) => {
+      this.options.events?.observe(summary.rejected_objects);
+      return summary;
+    });
   }
 
   private retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {

@@ -6,6 +6,7 @@ import { isDatabaseError } from '../pg/errors.js';
 import type { KubeClient } from './kube-client.js';
 import { InstancetypeApi } from './instancetype-api.js';
 import { CORE_RESOURCES, INSTANCETYPE_GROUP, scopesOf, type Resource } from './resources.js';
+import type { EventRecorder } from './k8s-events.js';
 import type { Logger } from '../lib/log.js';
 import type { Metrics } from './metrics.js';
 import type { LeaderSession } from './leader-session.js';
@@ -18,6 +19,8 @@ import { TermWriter } from './term-writer.js';
 export interface TermDeps {
   config: Readonly<RunConfig>;
   kube: KubeClient;
+  /** Posts VMDataRejected Events for the rejects of committed batches (KUBE_EVENTS); none when off. */
+  events?: EventRecorder;
   logger: Logger;
   metrics?: Metrics;
   /** Receives the watches of the running term (empty when none), for /readyz. */
@@ -41,7 +44,7 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
     local.abort();
   };
 
-  const writer = new TermWriter(session, { config, backoff, logger, metrics, signal: local.signal, onFatal: fail });
+  const writer = new TermWriter(session, { config, backoff, logger, metrics, events: deps.events, signal: local.signal, onFatal: fail });
   const batcher = writer.batcher;
 
   const api = deps.instancetypes ?? new InstancetypeApi(logger);

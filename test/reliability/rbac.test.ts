@@ -82,3 +82,15 @@ test('no manifest carries a credential', () => {
     assert.doesNotMatch(text, /"token"\s*:\s*"[^"]+"/, `${file}: a token`);
   }
 });
+
+test('the watcher may post and count its VMDataRejected Events (create, patch on core events), nothing more', () => {
+  const rules = manifests()
+    .filter((d) => d.doc.kind === 'ClusterRole' || d.doc.kind === 'Role')
+    .flatMap((d) => d.doc.rules ?? [])
+    .filter((r) => (r.resources ?? []).includes('events'));
+  assert.ok(rules.length > 0, 'a role grants events');
+  for (const r of rules) {
+    assert.deepEqual(r.apiGroups, ['']);
+    assert.deepEqual([...(r.verbs ?? [])].sort(), ['create', 'patch']);
+  }
+});
