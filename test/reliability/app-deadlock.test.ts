@@ -22,6 +22,8 @@ interface AppStats {
   deadlocks: number;
   /** Deadlocks whose report names the leader's backend (the merge) as a party. */
   withMerge: number;
+  /** Deadlocks whose report names its processes (so withMerge could be seen). */
+  named: number;
 }
 
 /** One application session: `rounds` transactions, each updating 8 random rows in random order. */
@@ -32,7 +34,7 @@ async function appSession(ids: string[], rounds: number, seed: number, leaderPid
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
     return x / 4294967296;
   };
-  const stats: AppStats = { transactions: 0, deadlocks: 0, withMerge: 0 };
+  const stats: AppStats = { transactions: 0, deadlocks: 0, withMerge: 0, named: 0 };
   try {
     for (let i = 0; i < rounds; i++) {
       const rows = [...ids].sort(() => rand() - 0.5).slice(0, 8);
@@ -49,6 +51,7 @@ async function appSession(ids: string[], rounds: number, seed: number, leaderPid
         const e = err as { code?: string; detail?: string };
         if (e.code !== '40P01') throw err;
         stats.deadlocks++;
+        if (/Process \d+ waits for/.test(e.detail ?? '')) stats.named++;
         const pid = leaderPid();
         if (pid !== null && new RegExp(`\\bprocess ${pid}\\b`).test(e.detail ?? '')) stats.withMerge++;
       }
@@ -69,12 +72,18 @@ test('the application updating rows in random order beside the watcher: no deadl
   }, 100);
   r.startChurn(5);
   try {
-    const stats = await Promise.all([1, 2, 3].map((s) => appSession(ids, 120, s, () => leaderPid)));
+    const stats = await Promise.all([1, 2, 3].map((s) => appSession(ids, 80, s, () => leaderPid)));
     await r.stopChurn();
-    const total = stats.reduce((a, s) => ({ transactions: a.transactions + s.transactions, deadlocks: a.deadlocks + s.deadlocks, withMerge: a.withMerge + s.withMerge }), { transactions: 0, deadlocks: 0, withMerge: 0 });
+    const total = stats.reduce(
+      (a, s) => ({ transactions: a.transactions + s.transactions, deadlocks: a.deadlocks + s.deadlocks, withMerge: a.withMerge + s.withMerge, named: a.named + s.named }),
+      { transactions: 0, deadlocks: 0, withMerge: 0, named: 0 },
+    );
     console.log(`# application: ${JSON.stringify(total)}, churn ops ${r.ops}`);
     assert.equal(total.withMerge, 0, 'no deadlock in the application involved the merge');
     assert.ok(total.transactions > 0);
+    // The application's own random order deadlocks between its sessions, and each report names its
+    // processes: a deadlock with the merge would have been seen.
+    assert.equal(total.named, total.deadlocks);
   } finally {
     clearInterval(pidLoop);
     await r.stopChurn();
