@@ -4,7 +4,27 @@
 
 type Frame = { kind: 'array'; items: unknown[]; i: number } | { kind: 'object'; obj: Record<string, unknown>; keys: string[]; i: number; wrote: boolean };
 
+/**
+ * JSON text served as written, for hostile-input tests: duplicate keys, numbers beyond float
+ * range, anything JSON.stringify cannot produce. `"__RV__"` in it is the resourceVersion slot.
+ */
+export class RawJson {
+  constructor(
+    readonly text: string,
+    readonly resourceVersion: string | null = null,
+  ) {}
+
+  withResourceVersion(rv: number | string): RawJson {
+    return new RawJson(this.text, String(rv));
+  }
+
+  toString(): string {
+    return this.resourceVersion === null ? this.text : this.text.split('__RV__').join(this.resourceVersion);
+  }
+}
+
 export function stringifyDeep(value: unknown): string {
+  if (value instanceof RawJson) return value.toString();
   try {
     return JSON.stringify(value);
   } catch (err) {

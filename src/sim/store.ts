@@ -3,6 +3,7 @@
 // consistent snapshots. Objects are treated as immutable: every write stores a new object
 // (sharing unchanged subtrees), so history keeps old versions for free.
 
+import { RawJson } from '../lib/json.js';
 export type Resource =
   | 'virtualmachines'
   | 'virtualmachineinstances'
@@ -99,6 +100,7 @@ export function keyOf(obj: unknown): string | undefined {
 
 /** Returns a shallow copy of obj whose metadata.resourceVersion is rv (objects without metadata are served as-is). */
 export function withResourceVersion(obj: unknown, rv: number): unknown {
+  if (obj instanceof RawJson) return obj.withResourceVersion(rv);
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return obj;
   const meta = (obj as { metadata?: unknown }).metadata;
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) return obj;
