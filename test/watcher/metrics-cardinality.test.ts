@@ -67,6 +67,7 @@ describe('bounded metrics', () => {
     // Two fields (cpu_count, memory_mb) updated, and status, per namespace.
     assert.ok(s.lines.length <= (CAP + 1) * 4, `${s.lines.length} series`);
     assert.equal(s.gauge, s.lines.length, 'the series gauge counts them');
+    console.log(`# ${NAMESPACES} namespaces: ${s.lines.length} series of ssvirt_vmi_data_updates_total, ${s.namespaces.size} namespace values`);
     assert.ok(w.alive);
   });
 
