@@ -79,3 +79,28 @@ test('kubectl get vmi -w prints a VMI created after it started', async () => {
   await seen(/team-c\s+delta/);
   child.kill('SIGTERM');
 });
+
+test('kubectl get events lists the Events posted and patched through the core v1 API', async () => {
+  const base = `${sim.url}/api/v1/namespaces/default/events`;
+  const post = await fetch(base, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      metadata: { name: 'alpha.1' },
+      involvedObject: { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine', namespace: 'default', name: 'alpha' },
+      reason: 'VMDataRejected',
+      message: 'field memory was not used',
+      type: 'Warning',
+      count: 1,
+    }),
+  });
+  assert.equal(post.status, 201);
+  const patch = await fetch(`${base}/alpha.1`, { method: 'PATCH', headers: { 'Content-Type': 'application/strategic-merge-patch+json' }, body: JSON.stringify({ count: 3 }) });
+  assert.equal(patch.status, 200);
+  const table = (await run(KUBECTL, kubectlArgs('get', 'events'))).stdout;
+  assert.match(table, /Warning\s+VMDataRejected\s+virtualmachine\/alpha\s+3\s+field memory was not used/);
+  const all = JSON.parse((await run(KUBECTL, kubectlArgs('get', 'events', '-A', '-o', 'json'))).stdout);
+  assert.deepEqual(all.items.map((e: any) => [e.metadata.namespace, e.metadata.name, e.count]), [['default', 'alpha.1', 3]]);
+  const missing = await fetch(`${base}/nope`, { method: 'PATCH', headers: { 'Content-Type': 'application/merge-patch+json' }, body: '{}' });
+  assert.equal(missing.status, 404);
+});
