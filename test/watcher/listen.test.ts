@@ -27,6 +27,20 @@ describe('listen command', () => {
     await db?.drop();
   });
 
+  /** Stops a listen process and waits until its session is gone, so the next test sees only its own. */
+  async function stop(child: ChildProcess): Promise<void> {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await eventually(
+      async () => (await db.query(`select 1 from pg_stat_activity where application_name = 'ssvirt-vm-sync listen' and datname = current_database()`)).length === 0,
+      10_000,
+      'the listen session gone',
+    );
+  }
+
   function listen(args: string[]): { lines: () => Array<Record<string, unknown>>; child: ChildProcess } {
     const child = spawn(process.execPath, [path.join(packageRoot, 'dist', 'src', 'cli', 'main.js'), 'listen', ...args], {
       env: { PATH: process.env.PATH ?? '', DATABASE_URL: db.url, LOG_LEVEL: 'warn' },
@@ -56,7 +70,7 @@ describe('listen command', () => {
     assert.deepEqual(lines.map((x) => x.vm_name), ['a', 'b', 'c', 'a']);
     assert.deepEqual((lines[3]!.changes as Record<string, { new: unknown }>).cpu_count?.new, 3);
     assert.equal(lines[0]!.namespace, NS);
-    l.child.kill('SIGTERM');
+    await stop(l.child);
   });
 
   test('a forged or malformed notification changes nothing listen prints', async () => {
@@ -81,7 +95,7 @@ describe('listen command', () => {
     assert.deepEqual(lines.map((x) => [String(x.seq), x.vm_name]), feed.map((r) => [r.seq, r.vm_name]), 'exactly the feed, in order');
     assert.ok(!lines.some((x) => x.id === 'forged' || x.vm_name === 'forged'), 'nothing forged printed');
     assert.deepEqual(lines.slice(1).map((x) => (x.changes as Record<string, { new: unknown }>).cpu_count?.new), [6, 7]);
-    l.child.kill('SIGTERM');
+    await stop(l.child);
   });
 
   test('after its connection is killed, listen reconnects and prints what it missed', async () => {
@@ -102,6 +116,6 @@ describe('listen command', () => {
       return got.length >= 3 ? got : false;
     }, 20_000, 'changes after reconnect');
     assert.deepEqual(lines.map((x) => (x.changes as Record<string, { new: unknown }>).cpu_count?.new), [1, 2, 4]);
-    l.child.kill('SIGTERM');
+    await stop(l.child);
   });
 });

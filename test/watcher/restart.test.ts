@@ -40,7 +40,8 @@ describe('watcher restart', () => {
     await expectVm(db, NS, 'r-2', { status: 'POWERED_OFF', cpu_count: 1 }, 'first process synced r-2');
     await sim.until((c) => c.activeWatches.virtualmachines === 1 && c.activeWatches.virtualmachineinstances === 1);
     const saved = await db.query<{ kind: string; resource_version: string }>('select kind, resource_version from vm_sync.watch_state order by kind');
-    assert.equal(saved.length, 2, 'both kinds checkpointed');
+    const kinds = saved.map((r) => r.kind);
+    assert.ok(kinds.includes('VirtualMachine') && kinds.includes('VirtualMachineInstance'), `VMs and VMIs checkpointed: ${kinds.join(', ')}`);
 
     const exit = await first.kill('SIGKILL');
     assert.equal(exit.signal, 'SIGKILL');
