@@ -1,9 +1,11 @@
 // Watch events as the API server streams them during a cold start: for each VM one VirtualMachine
 // ADDED and one VirtualMachineInstance ADDED (Running, with CPU topology, memory and a guest
 // agent report). Objects come from the simulator's renderers, so they are what `kubectl get -o json`
-// prints (managedFields included): about 2.5 KB per VM and 4 KB per VMI.
+// prints (managedFields included): realistic sizes by default (median ~8 KB per VM, ~12 KB per
+// VMI, object-size.ts); SIM_OBJECT_SIZE=small gives the old ~2.5 KB / 4 KB objects.
 import crypto from 'node:crypto';
 import { FEDORA, renderVm, renderVmi, type GuestOSInfo, type VmModel, type VmiModel } from '../src/sim/kubevirt.js';
+import { DEFAULT_SIZE, shapeFor } from '../src/sim/object-size.js';
 import { withResourceVersion } from '../src/sim/store.js';
 import { namespaceOf, vmNameOf } from './pg.js';
 
@@ -54,6 +56,7 @@ export function modelsFor(i: number): { vm: VmModel; vmi: VmiModel } {
   const name = vmNameOf(i);
   const cpu = TOPOLOGY[i % TOPOLOGY.length]!;
   const memory = MEMORY[i % MEMORY.length]!;
+  const shape = shapeFor(`${namespace}/${name}`, { ...DEFAULT_SIZE, mode: process.env.SIM_OBJECT_SIZE === 'small' ? 'small' : 'realistic' });
   const vm: VmModel = {
     namespace,
     name,
@@ -69,6 +72,7 @@ export function modelsFor(i: number): { vm: VmModel; vmi: VmiModel } {
     memoryAsGuest: i % 4 !== 0,
     printableStatus: 'Running',
     statusSince: CREATED,
+    shape,
   };
   const vmi: VmiModel = {
     namespace,
@@ -91,6 +95,7 @@ export function modelsFor(i: number): { vm: VmModel; vmi: VmiModel } {
     guestOS: OSES[i % OSES.length],
     agentSince: CREATED,
     paused: false,
+    shape,
   };
   vm.vmi = vmi;
   return { vm, vmi };

@@ -13,6 +13,7 @@ import {
 import { buildVm, newVmi, type CreateVmOptions, type SeedOptions } from './models.js';
 import type { Resource, Store } from './store.js';
 import { Instancetypes } from './instancetypes.js';
+import { DEFAULT_SIZE, type SizeOptions } from './object-size.js';
 
 export type { CreateVmOptions, SeedOptions };
 
@@ -37,6 +38,8 @@ export class Cluster {
     private readonly store: Store,
     /** Pause between the steps of a transition; 0 = all steps synchronously. */
     public stepDelayMs = 0,
+    /** How big the rendered objects are (object-size.ts). */
+    private readonly size: SizeOptions = DEFAULT_SIZE,
   ) {
     this.instancetypes = new Instancetypes(store);
   }
@@ -87,7 +90,7 @@ export class Cluster {
   async createVM(ns: string, name: string, opts: CreateVmOptions = {}): Promise<void> {
     const key = `${ns}/${name}`;
     if (this.vms.has(key)) throw new Error(`virtualmachines.kubevirt.io "${key}" already exists`);
-    const vm = buildVm(ns, name, opts);
+    const vm = buildVm(ns, name, opts, this.size);
     this.vms.set(key, vm);
     if (opts.instancetype) this.instancetypes.name(vm, { name: opts.instancetype, kind: opts.instancetypeKind });
     this.writeVm(vm);
@@ -332,7 +335,7 @@ export class Cluster {
 
   /** A VMI with no owning VM (kubectl create -f vmi.yaml), Running. */
   async createStandaloneVMI(ns: string, name: string, opts: CreateVmOptions = {}): Promise<void> {
-    const shell = buildVm(ns, name, opts);
+    const shell = buildVm(ns, name, opts, this.size);
     const vmi = newVmi(shell, this.nextIp(), { nodeName: opts.nodeName });
     vmi.owner = undefined;
     this.setPhase(vmi, 'Running');
@@ -366,7 +369,7 @@ export class Cluster {
       if (this.vms.has(`${ns}/${name}`)) continue;
       // Spread the ratios evenly rather than randomly so fixtures are reproducible.
       const running = Math.floor((i + 1) * runningRatio) > Math.floor(i * runningRatio);
-      const vm = buildVm(ns, name, { ...opts, running });
+      const vm = buildVm(ns, name, { ...opts, running }, this.size);
       this.vms.set(`${ns}/${name}`, vm);
       if (running) {
         const vmi = newVmi(vm, this.nextIp());

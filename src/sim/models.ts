@@ -2,6 +2,7 @@
 // CreateVmOptions, the VirtualMachineInstance that starting it creates. cluster.ts moves them
 // through their lifecycles; kubevirt.ts renders them as the API server would.
 import crypto from 'node:crypto';
+import { DEFAULT_SIZE, shapeFor, type ObjectShape, type SizeOptions } from './object-size.js';
 import { timestamp, type CpuTopology, type GuestOSInfo, type RunStrategy, type VmModel, type VmiModel } from './kubevirt.js';
 
 export interface CreateVmOptions {
@@ -27,6 +28,8 @@ export interface CreateVmOptions {
   instancetype?: string;
   /** spec.instancetype.kind, default virtualmachineclusterinstancetype. */
   instancetypeKind?: string;
+  /** Overrides of the size shape drawn for this VM (e.g. { padToBytes: 1_400_000 } for a giant). */
+  shape?: Partial<ObjectShape>;
 }
 
 export interface SeedOptions extends Omit<CreateVmOptions, 'running' | 'guestAgent'> {
@@ -40,8 +43,8 @@ export interface SeedOptions extends Omit<CreateVmOptions, 'running' | 'guestAge
   agentRatio?: number;
 }
 
-/** A VirtualMachine as created (Stopped, generation 1). */
-export function buildVm(ns: string, name: string, opts: CreateVmOptions): VmModel {
+/** A VirtualMachine as created (Stopped, generation 1), its size shape drawn from `size`. */
+export function buildVm(ns: string, name: string, opts: CreateVmOptions, size: SizeOptions = DEFAULT_SIZE): VmModel {
   const now = timestamp();
   const strategy = opts.runStrategy ?? (opts.running ? 'Always' : 'Halted');
   return {
@@ -60,6 +63,7 @@ export function buildVm(ns: string, name: string, opts: CreateVmOptions): VmMode
     memoryAsGuest: opts.memoryAsGuest ?? true,
     printableStatus: 'Stopped',
     statusSince: now,
+    shape: { ...shapeFor(`${ns}/${name}`, size), ...(opts.shape ?? {}) },
   };
 }
 
@@ -81,6 +85,7 @@ export function newVmi(vm: VmModel, ip: string, opts: { nodeName?: string } = {}
     cpu: { ...vm.cpu },
     memory: vm.memory,
     paused: false,
+    shape: vm.shape,
   };
 }
 

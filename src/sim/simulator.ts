@@ -12,6 +12,7 @@ import type { SimAuth } from './auth.js';
 import { ApiServer, newCounters, type Counters } from './server.js';
 import type { CoreEvents } from './events.js';
 import { sendStatus } from './status.js';
+import { DEFAULT_SIZE, type SizeMode } from './object-size.js';
 import { keyOf, Store, type ChangeEvent, type Resource } from './store.js';
 
 export interface SimulatorOptions {
@@ -33,6 +34,12 @@ export interface SimulatorOptions {
   initialResourceVersion?: number;
   /** Serve KubeVirt's instancetype API (with the u1 sizes). Default true; false: a cluster without it. */
   instancetypeApi?: boolean;
+  /** 'realistic' (default): production-sized objects; 'small': the compact ones (object-size.ts). */
+  objectSize?: SizeMode;
+  /** Seed of the per-VM size draw (default 1): the same seed gives the same cluster. */
+  sizeSeed?: number;
+  /** One VM in this many is a giant near the 1.5 MB etcd limit (default 50,000; 0 = none). */
+  giantEvery?: number;
 }
 
 /** Every object the simulator serves right now: what a correct sync must converge to. */
@@ -63,7 +70,11 @@ export class Simulator extends EventEmitter {
     super();
     this.setMaxListeners(0);
     this.store = new Store({ historyLimit: opts.historyLimit, initialResourceVersion: opts.initialResourceVersion });
-    this.cluster = new Cluster(this.store, opts.stepDelayMs ?? 0);
+    this.cluster = new Cluster(this.store, opts.stepDelayMs ?? 0, {
+      mode: opts.objectSize ?? (process.env.SIM_OBJECT_SIZE === 'small' ? 'small' : DEFAULT_SIZE.mode),
+      seed: opts.sizeSeed ?? DEFAULT_SIZE.seed,
+      giantEvery: opts.giantEvery ?? DEFAULT_SIZE.giantEvery,
+    });
     this.api = new ApiServer(this.store, this.faults, this.counterState, {
       bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 5000,
       defaultWatchTimeoutSeconds: opts.defaultWatchTimeoutSeconds ?? 1800,
