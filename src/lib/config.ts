@@ -59,7 +59,11 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { key: 'maxObjectBytes', flag: '--max-object-bytes', env: ['MAX_OBJECT_BYTES'], type: 'int', default: 2 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: 'an object larger than this is not sent whole: only the fields the contract reads, and a reject' },
   { key: 'maxObjectDepth', flag: '--max-object-depth', env: ['MAX_OBJECT_DEPTH'], type: 'int', default: 100, min: 8, max: 10_000, help: 'an object nested deeper than this is not sent whole: only the fields the contract reads, and a reject' },
   { key: 'kubeEvents', flag: '--kube-events', env: ['KUBE_EVENTS'], type: 'bool', default: true, help: 'post a Warning Event VMDataRejected on a VM whose data was rejected (--no-kube-events: none; needs create/patch on events)' },
-  { key: 'listPageSize', flag: '--list-page-size', env: ['LIST_PAGE_SIZE'], type: 'int', default: 500, min: 1, max: 10_000, help: 'limit= of each list page' },
+  { key: 'listPageSize', flag: '--list-page-size', env: ['LIST_PAGE_SIZE'], type: 'int', default: 500, min: 1, max: 10_000, help: 'largest limit= of a list page' },
+  { key: 'listPageBytes', flag: '--list-page-bytes', env: ['LIST_PAGE_BYTES'], type: 'int', default: 4 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: 'aim of a list page in bytes: limit= follows the bytes per object seen' },
+  { key: 'listConcurrency', flag: '--list-concurrency', env: ['LIST_CONCURRENCY'], type: 'int', default: 1, min: 1, max: 64, help: 'lists running at once (after a mass 410 the streams take turns)' },
+  { key: 'batchMaxBytes', flag: '--batch-max-bytes', env: ['BATCH_MAX_BYTES'], type: 'int', default: 2 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: 'flush a batch when its objects reach this many bytes of JSON' },
+  { key: 'memoryBudgetBytes', flag: '--memory-budget-bytes', env: ['MEMORY_BUDGET_BYTES'], type: 'int', default: 12 * 1024 * 1024, min: 64 * 1024, max: 16 * 1024 * 1024 * 1024, help: 'bytes of object JSON held at once for lists and batches (the process waits for room beyond)' },
   { key: 'requestTimeoutMs', flag: '--request-timeout-ms', env: ['REQUEST_TIMEOUT_MS'], type: 'int', default: 30_000, min: 100, max: 600_000, help: 'timeout of a list page request and of a watch request until its headers' },
   { key: 'backoffInitialMs', flag: '--backoff-initial-ms', env: ['BACKOFF_INITIAL_MS'], type: 'int', default: 200, min: 1, max: 600_000, help: 'first reconnect / retry delay' },
   { key: 'backoffMaxMs', flag: '--backoff-max-ms', env: ['BACKOFF_MAX_MS'], type: 'int', default: 10_000, min: 1, max: 3_600_000, help: 'largest reconnect / retry delay' },
@@ -108,6 +112,10 @@ export interface RunConfig {
   kubeEvents: boolean;
   maxObjectBytes: number;
   maxObjectDepth: number;
+  listPageBytes: number;
+  listConcurrency: number;
+  batchMaxBytes: number;
+  memoryBudgetBytes: number;
   requestTimeoutMs: number;
   backoffInitialMs: number;
   backoffMaxMs: number;

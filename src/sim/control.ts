@@ -132,6 +132,16 @@ function fault(sim: Simulator, name: string, body: Record<string, unknown>, res:
         count: body.count as number | undefined,
         durationMs: body.durationMs as number | undefined,
         only: body.only as never,
+        retryAfterSeconds: body.retryAfterSeconds as number | undefined,
+      });
+    case 'fail-list-page':
+      return sim.failListPage({
+        page: num(body.page, 'page'),
+        status: body.status as number | undefined,
+        resource: body.resource as never,
+        count: body.count as number | undefined,
+        retryAfterSeconds: body.retryAfterSeconds as number | undefined,
+        mode: body.mode === 'cut' ? 'cut' : 'status',
       });
     case 'slow':
       return sim.slowResponses(num(body.ms, 'ms'));

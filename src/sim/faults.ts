@@ -17,6 +17,29 @@ export interface FailRequestsOptions {
   durationMs?: number;
   /** Only these requests (default 'any' except discovery). */
   only?: RequestKind;
+  /** Retry-After (seconds) on the answers, as API Priority and Fairness sends with its 429s (default 1 for 429/503). */
+  retryAfterSeconds?: number;
+}
+
+/** Fail one page of paginated lists: the first page is 1, the page after continue token k is k + 1. */
+export interface ListPageFailureOptions {
+  page: number;
+  /** Default 500. */
+  status?: number;
+  /** Only lists of this resource (default both). */
+  resource?: 'virtualmachines' | 'virtualmachineinstances';
+  /** How many requests for that page fail (default 1). */
+  count?: number;
+  retryAfterSeconds?: number;
+  /** 'status': answer the error; 'cut': send half the page, then cut the connection. */
+  mode?: 'status' | 'cut';
+}
+
+/** How to fail a request. */
+export interface FailureAnswer {
+  status: number;
+  retryAfterSeconds?: number;
+  mode: 'status' | 'cut';
 }
 
 interface ActiveFailure {
@@ -24,6 +47,7 @@ interface ActiveFailure {
   remaining: number;
   until: number;
   only: RequestKind;
+  retryAfterSeconds?: number;
 }
 
 export class Faults {
@@ -35,6 +59,7 @@ export class Faults {
   stallNew = false;
   private forced410: ExpiredMode[] = [];
   private failure?: ActiveFailure;
+  private pageFailures: Array<Required<Pick<ListPageFailureOptions, 'page' | 'status' | 'count' | 'mode'>> & ListPageFailureOptions> = [];
 
   /** The next `count` watches fail with 410 Expired whatever their resourceVersion. */
   fail410OnNextWatch(mode: ExpiredMode = 'event', count = 1): void {
@@ -53,7 +78,28 @@ export class Faults {
       remaining: count,
       until: opts.durationMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + opts.durationMs,
       only: opts.only ?? 'any',
+      retryAfterSeconds: opts.retryAfterSeconds,
     };
+  }
+
+  failListPage(opts: ListPageFailureOptions): void {
+    this.pageFailures.push({ ...opts, status: opts.status ?? 500, count: opts.count ?? 1, mode: opts.mode ?? 'status' });
+  }
+
+  /** The failure for page `page` of a list of `resource`, consuming one; undefined = serve it. */
+  pageFailureFor(resource: string, page: number): FailureAnswer | undefined {
+    const f = this.pageFailures.find((p) => p.page === page && p.count > 0 && (!p.resource || p.resource === resource));
+    if (!f) return undefined;
+    f.count--;
+    if (f.count <= 0) this.pageFailures.splice(this.pageFailures.indexOf(f), 1);
+    return { status: f.status, retryAfterSeconds: f.retryAfterSeconds, mode: f.mode };
+  }
+
+  /** Like failureFor, with the Retry-After to send. */
+  failureAnswerFor(kind: RequestKind): FailureAnswer | undefined {
+    const retryAfterSeconds = this.failure?.retryAfterSeconds;
+    const status = this.failureFor(kind);
+    return status === undefined ? undefined : { status, retryAfterSeconds, mode: 'status' };
   }
 
   /** The status to fail this request with, consuming one from the budget; undefined = serve it. */
@@ -74,6 +120,7 @@ export class Faults {
   clear(): void {
     this.forced410 = [];
     this.failure = undefined;
+    this.pageFailures = [];
     this.slowMs = 0;
     this.stallNew = false;
     this.expiredMode = 'event';

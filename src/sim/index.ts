@@ -8,6 +8,7 @@ export type {
   SeedOptions,
   GuestOSInfo,
   FailRequestsOptions,
+  ListPageFailureOptions,
   ExpiredMode,
   Resource,
   ChangeEvent,

@@ -93,16 +93,19 @@ function groupBodies(served: readonly Resource[]): Map<string, unknown> {
   return out;
 }
 
-/** Continue tokens: opaque to clients; here base64 JSON like the real server's {v, rv, start}. */
-function encodeContinue(rv: number, after: string): string {
-  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start: after })).toString('base64');
+/**
+ * Continue tokens: opaque to clients; here base64 JSON like the real server's {v, rv, start}, plus
+ * the number of the page it continues after (so faults can fail "page 37").
+ */
+function encodeContinue(rv: number, after: string, page = 0): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start: after, page })).toString('base64');
 }
 
-function decodeContinue(token: string): { rv: number; after: string } | undefined {
+function decodeContinue(token: string): { rv: number; after: string; page: number } | undefined {
   try {
-    const t = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { v?: unknown; rv?: unknown; start?: unknown };
+    const t = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { v?: unknown; rv?: unknown; start?: unknown; page?: unknown };
     if (t.v !== 'meta.k8s.io/v1' || typeof t.rv !== 'number' || typeof t.start !== 'string') return undefined;
-    return { rv: t.rv, after: t.start };
+    return { rv: t.rv, after: t.start, page: typeof t.page === 'number' ? t.page : 0 };
   } catch {
     return undefined;
   }
@@ -172,10 +175,12 @@ export class ApiServer {
       const asked = { verb: kind, group: groupOf(route.resource), resource: route.resource, namespace: route.namespace };
       if (!this.auth.can(who, asked)) return this.auth.refuse(res, who, asked, route.name);
     }
-    const failure = this.faults.failureFor(kind);
+    const failure = this.faults.failureAnswerFor(kind);
     if (failure !== undefined) {
       this.counters.injectedFailures++;
-      return sendStatus(res, failure, `simulated failure (HTTP ${failure})`);
+      return sendStatus(res, failure.status, failure.status === 429 ? 'Too many requests, please try again later.' : `simulated failure (HTTP ${failure.status})`, {
+        retryAfterSeconds: failure.retryAfterSeconds,
+      });
     }
     if (this.faults.slowMs > 0) await new Promise((r) => setTimeout(r, this.faults.slowMs));
     if (res.destroyed) return;
@@ -259,11 +264,13 @@ export class ApiServer {
     const current = this.store.resourceVersion;
     let snapshotRv = current;
     let after = '';
+    let pageNo = 1;
     if (token) {
       if (rvParam !== '' && rvParam !== '0') return sendStatus(res, 400, 'specifying resource version is not allowed when using continue');
       const t = decodeContinue(token);
       if (!t) return sendStatus(res, 400, 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
       after = t.after;
+      pageNo = t.page + 1;
       // rv 0 marks the "inconsistent" token handed out with a 410: continue at the latest state.
       snapshotRv = t.rv === 0 ? current : t.rv;
     } else if (rvParam !== '' && rvParam !== '0') {
@@ -278,6 +285,11 @@ export class ApiServer {
       // Exact explicitly, or legacy semantics: a non-zero resourceVersion with limit is an exact snapshot.
       if (rvMatch === 'Exact' || (rvMatch === '' && limit > 0)) snapshotRv = n;
     }
+    const pageFailure = this.faults.pageFailureFor(route.resource, pageNo);
+    if (pageFailure?.mode === 'status') {
+      this.counters.injectedFailures++;
+      return sendStatus(res, pageFailure.status, `simulated failure of list page ${pageNo} (HTTP ${pageFailure.status})`, { retryAfterSeconds: pageFailure.retryAfterSeconds });
+    }
     let page;
     try {
       page = this.store.page(route.resource, { snapshotRv, after, namespace: route.namespace, limit, match });
@@ -289,19 +301,27 @@ export class ApiServer {
           res,
           410,
           'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
-          { continue: encodeContinue(0, after) },
+          { continue: encodeContinue(0, after, pageNo - 1) },
         );
       }
       return sendStatus(res, 410, `too old resource version: ${snapshotRv} (${this.store.oldestResourceVersion})`);
     }
     const meta: Record<string, unknown> = { resourceVersion: String(snapshotRv) };
     if (page.nextAfter !== undefined) {
-      meta.continue = encodeContinue(snapshotRv, page.nextAfter);
+      meta.continue = encodeContinue(snapshotRv, page.nextAfter, pageNo);
       if (page.remaining !== undefined) meta.remainingItemCount = page.remaining;
     }
     // Items are serialized one by one into the envelope: no intermediate list object.
     const { listKind } = KINDS[route.resource];
     const body = `{"apiVersion":"${route.groupVersion}","items":[${page.items.map((o) => stringifyDeep(o)).join(',')}],"kind":"${listKind}","metadata":${JSON.stringify(meta)}}`;
+    if (pageFailure?.mode === 'cut') {
+      // Headers and half the page, then the connection drops (a proxy or the server restarting).
+      this.counters.injectedFailures++;
+      const bytes = Buffer.from(body, 'utf8');
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': bytes.length });
+      res.write(bytes.subarray(0, bytes.length >> 1), () => res.destroy());
+      return;
+    }
     sendJson(res, 200, body);
   }
 

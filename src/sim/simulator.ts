@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { Cluster, type CreateVmOptions, type SeedOptions } from './cluster.js';
 import { handleControl } from './control.js';
-import { Faults, type ExpiredMode, type FailRequestsOptions } from './faults.js';
+import { Faults, type ExpiredMode, type FailRequestsOptions, type ListPageFailureOptions } from './faults.js';
 import type { GuestOSInfo } from './kubevirt.js';
 import type { SimAuth } from './auth.js';
 import { ApiServer, newCounters, type Counters } from './server.js';
@@ -49,7 +49,7 @@ export interface Truth {
   vmis: Record<string, unknown>[];
 }
 
-export type { Counters, CreateVmOptions, SeedOptions, GuestOSInfo, FailRequestsOptions, ExpiredMode, Resource, ChangeEvent };
+export type { Counters, CreateVmOptions, SeedOptions, GuestOSInfo, FailRequestsOptions, ListPageFailureOptions, ExpiredMode, Resource, ChangeEvent };
 
 /**
  * A running simulated KubeVirt API server. Create with {@link startSimulator}; always `close()` it.
@@ -323,6 +323,10 @@ export class Simulator extends EventEmitter {
   /** Answer API requests with an error status (count-limited or for a duration). */
   failRequests(opts: FailRequestsOptions): void {
     this.faults.failRequests(opts);
+  }
+  /** Fail one page of paginated lists (page 1 = the first), e.g. a 500 on page 37 of 40, or a cut connection. */
+  failListPage(opts: ListPageFailureOptions): void {
+    this.faults.failListPage(opts);
   }
   /** Delay every API response by ms (0 to stop). */
   slowResponses(ms: number): void {

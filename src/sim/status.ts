@@ -47,7 +47,10 @@ export function sendJson(res: ServerResponse, code: number, body: unknown, heade
   res.end(bytes);
 }
 
-export function sendStatus(res: ServerResponse, code: number, message: string, extra: Parameters<typeof statusBody>[2] = {}): void {
-  const headers: Record<string, string> = code === 429 || code === 503 ? { 'Retry-After': '1' } : {};
-  sendJson(res, code, statusBody(code, message, extra), headers);
+export function sendStatus(res: ServerResponse, code: number, message: string, extra: Parameters<typeof statusBody>[2] & { retryAfterSeconds?: number } = {}): void {
+  const after = extra.retryAfterSeconds ?? (code === 429 || code === 503 ? 1 : undefined);
+  const headers: Record<string, string> = after !== undefined ? { 'Retry-After': String(after) } : {};
+  // Like kube-apiserver's TooManyRequests Status: the delay is in details.retryAfterSeconds too.
+  const details = after !== undefined ? { ...(extra.details ?? {}), retryAfterSeconds: after } : extra.details;
+  sendJson(res, code, statusBody(code, message, { ...extra, details }), headers);
 }

@@ -6,6 +6,7 @@ import type { Logger } from '../lib/log.js';
 import type { DbErrorClass } from '../pg/errors.js';
 import type { Metrics } from './metrics.js';
 import { objectKey, type Checkpoint, type WatchEvent } from './events.js';
+import type { MemoryBudget } from './memory-budget.js';
 
 export interface BatchSummary {
   [k: string]: unknown;
@@ -31,6 +32,10 @@ export const realClock: Clock = {
 
 export interface BatcherOptions {
   maxEvents: number;
+  /** Flush (and push back on the streams) once the pending objects reach this many bytes of JSON. */
+  maxBytes?: number;
+  /** The process's memory budget: pending and in-flight bytes count in it (the batcher never waits on it). */
+  budget?: MemoryBudget;
   maxWaitMs: number;
   backoff: Backoff;
   write: BatchWriter;
@@ -47,6 +52,7 @@ export interface BatcherOptions {
 interface Pending {
   event: WatchEvent;
   receivedAt: number;
+  bytes: number;
 }
 
 export class BatcherClosedError extends Error {
@@ -55,6 +61,7 @@ export class BatcherClosedError extends Error {
 
 export class Batcher {
   private pending = new Map<string, Pending>();
+  private pendingBytes = 0;
   private checkpoints = new Map<string, Checkpoint>();
   private firstAt = 0;
   private timer: unknown = null;
@@ -79,19 +86,32 @@ export class Batcher {
    * Adds an event (the last one per object wins) and the stream position it brings. Resolves at
    * once while there is room; otherwise when the batch in flight has committed.
    */
-  push(event: WatchEvent, checkpoint: Checkpoint | null, receivedAt = Date.now()): Promise<void> {
+  push(event: WatchEvent, checkpoint: Checkpoint | null, receivedAt = Date.now(), bytes = 0): Promise<void> {
     if (this.failure !== null || this.closed) return Promise.reject(this.failure ?? new BatcherClosedError('batcher closed'));
     const key = objectKey(event);
     const previous = this.pending.get(key);
     // Keep the first receive time: the lag of a coalesced object is that of its oldest change.
-    this.pending.set(key, { event, receivedAt: previous ? previous.receivedAt : receivedAt });
+    this.pending.set(key, { event, receivedAt: previous ? previous.receivedAt : receivedAt, bytes });
+    // A coalesced object no longer holds its older version's bytes.
+    this.account(bytes - (previous?.bytes ?? 0));
     if (checkpoint) this.setCheckpoint(checkpoint);
     this.schedule();
-    if (this.pending.size < this.options.maxEvents) return Promise.resolve();
+    if (!this.full) return Promise.resolve();
     const started = Date.now();
     return new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject })).finally(() =>
       this.options.metrics?.backpressureSeconds.inc((Date.now() - started) / 1000),
     );
+  }
+
+  /** Pending objects reached maxEvents or maxBytes. */
+  private get full(): boolean {
+    return this.pending.size >= this.options.maxEvents || (this.options.maxBytes !== undefined && this.pendingBytes >= this.options.maxBytes);
+  }
+
+  private account(delta: number): void {
+    this.pendingBytes += delta;
+    if (delta > 0) this.options.budget?.force(delta);
+    else if (delta < 0) this.options.budget?.release(-delta);
   }
 
   /** A stream position with no object change (a BOOKMARK): saved with the next batch. */
@@ -120,6 +140,8 @@ export class Batcher {
     if (this.closed) return;
     this.closed = true;
     this.stop.abort();
+    this.account(-this.pendingBytes);
+    this.pending = new Map();
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
     this.rejectWaiters(new BatcherClosedError('batcher closed'));
@@ -138,7 +160,7 @@ export class Batcher {
     if (this.pending.size === 0 && this.checkpoints.size === 0) return;
     if (this.firstAt === 0) this.firstAt = this.clock.now();
     if (this.inflight) return;
-    if (this.pending.size >= this.options.maxEvents) return this.flush();
+    if (this.full) return this.flush();
     const due = this.firstAt + this.options.maxWaitMs - this.clock.now();
     if (due <= 0) return this.flush();
     if (!this.timer) this.timer = this.clock.setTimeout(() => this.flush(), due);
@@ -151,6 +173,8 @@ export class Batcher {
     if (this.pending.size === 0 && this.checkpoints.size === 0) return;
     const batch = [...this.pending.values()];
     const checkpoints = [...this.checkpoints.values()];
+    const bytes = this.pendingBytes;
+    this.pendingBytes = 0;
     this.pending = new Map();
     this.checkpoints = new Map();
     this.firstAt = 0;
@@ -159,6 +183,8 @@ export class Batcher {
     this.waiters = [];
     for (const w of waiters) w.resolve();
     this.inflight = this.write(batch, checkpoints).finally(() => {
+      // Committed or abandoned: nothing here holds the objects any more.
+      this.options.budget?.release(bytes);
       this.inflight = null;
       this.schedule();
     });

@@ -4,6 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { KubeCredentials } from './kube-auth.js';
 import { apiVersionOf, CORE_RESOURCES, resourcePath, type Kind, type Resource } from './resources.js';
+import { ListFormatError, readList, type ItemHandler, type ListEnvelope } from './list-reader.js';
 
 export type { Kind } from './resources.js';
 /** The kinds every cluster has (VMs, VMIs); the instancetype ones are added once discovered. */
@@ -23,6 +24,8 @@ export class KubeApiError extends Error {
     readonly status: number,
     readonly reason: string,
     message: string,
+    /** The server's Retry-After (429 from API Priority and Fairness, some 503s), in milliseconds. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
@@ -117,6 +120,42 @@ export class KubeClient {
       return JSON.parse(text) as ObjectList;
     } catch {
       throw new KubeApiError(res.statusCode, 'BadResponse', `list ${kind}: response is not JSON`);
+    }
+  }
+
+  /**
+   * One list page read as it streams in: `onItem` gets each item as soon as it is parsed (and may
+   * make reading wait); resolves with the envelope (resourceVersion, continue) once the body ends.
+   */
+  async listStream(
+    kind: Kind,
+    namespace: string,
+    query: { limit: number; continue?: string },
+    signal: AbortSignal,
+    onItem: ItemHandler,
+  ): Promise<ListEnvelope> {
+    const params: Record<string, string> = { limit: String(query.limit) };
+    if (query.continue) params.continue = query.continue;
+    const selector = this.resource(kind).labelSelector;
+    if (selector) params.labelSelector = selector;
+    const res = await this.get(this.path(kind, namespace), params, signal);
+    if (res.statusCode !== 200) {
+      const text = await readBody(res, this.options.requestTimeoutMs).catch(() => '');
+      throw statusError(res.statusCode ?? 0, text, res.headers['retry-after']);
+    }
+    try {
+      return await readList(res, onItem, {
+        idleTimeoutMs: this.options.requestTimeoutMs,
+        onIdleTimeout: () => res.destroy(new KubeApiError(0, 'Timeout', `list ${kind}: no data for ${this.options.requestTimeoutMs} ms`)),
+      });
+    } catch (err) {
+      if (err instanceof ListFormatError) throw new KubeApiError(0, res.complete ? 'BadResponse' : 'Aborted', `list ${kind}: ${err.message}`);
+      throw err;
+    } finally {
+      if (!res.complete) {
+        res.on('error', () => undefined);
+        res.destroy();
+      }
     }
   }
 
@@ -250,14 +289,25 @@ function readBody(res: http.IncomingMessage, timeoutMs: number): Promise<string>
 }
 
 /** Turns a non-200 answer into a KubeApiError, using the Status body when there is one. */
-export function statusError(httpStatus: number, body: string): KubeApiError {
+export function statusError(httpStatus: number, body: string, retryAfter?: string | string[]): KubeApiError {
+  const after = retryAfterMs(retryAfter);
   try {
-    const status = JSON.parse(body) as { kind?: string; code?: number; reason?: string; message?: string };
+    const status = JSON.parse(body) as { kind?: string; code?: number; reason?: string; message?: string; details?: { retryAfterSeconds?: number } };
     if (status && status.kind === 'Status') {
-      return new KubeApiError(status.code ?? httpStatus, status.reason ?? '', status.message ?? `HTTP ${httpStatus}`);
+      const detail = status.details?.retryAfterSeconds;
+      return new KubeApiError(status.code ?? httpStatus, status.reason ?? '', status.message ?? `HTTP ${httpStatus}`, after ?? (detail ? detail * 1000 : undefined));
     }
   } catch {
     // not JSON: fall through
   }
-  return new KubeApiError(httpStatus, http.STATUS_CODES[httpStatus] ?? '', `HTTP ${httpStatus}${body ? `: ${body.slice(0, 200)}` : ''}`);
+  return new KubeApiError(httpStatus, http.STATUS_CODES[httpStatus] ?? '', `HTTP ${httpStatus}${body ? `: ${body.slice(0, 200)}` : ''}`, after);
+}
+
+/** Retry-After as delta-seconds or an HTTP date (RFC 9110 10.2.3), in milliseconds; undefined if absent or unreadable. */
+export function retryAfterMs(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return undefined;
+  if (/^\s*\d+\s*$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
 }

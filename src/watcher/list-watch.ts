@@ -3,7 +3,9 @@
 import type http from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import { Pacer, type Backoff } from '../lib/retry.js';
-import { KubeApiError, type Kind, type KubeClient, type KubeObject, type ObjectList } from './kube-client.js';
+import { KubeApiError, type Kind, type KubeClient, type KubeObject } from './kube-client.js';
+import { listAll, type ListGate, type ListPagerOptions } from './list-pager.js';
+import type { MemoryBudget } from './memory-budget.js';
 import type { Logger } from '../lib/log.js';
 import { setResourceVersion, type Metrics } from './metrics.js';
 import { BatcherClosedError } from './batcher.js';
@@ -14,7 +16,7 @@ import { LineSkimmer, type Skimmed } from './line-skim.js';
 
 /** Where watch events go (the batcher). */
 export interface EventSink {
-  push(event: WatchEvent, checkpoint: Checkpoint | null, receivedAt?: number): Promise<void>;
+  push(event: WatchEvent, checkpoint: Checkpoint | null, receivedAt?: number, bytes?: number): Promise<void>;
   checkpoint(checkpoint: Checkpoint): void;
 }
 
@@ -28,7 +30,7 @@ export interface ListStore {
   finishList(kind: Kind, scope: string, presentUids: string[], resourceVersion: string): Promise<void>;
 }
 
-export interface WatchOptions {
+export interface WatchOptions extends ListPagerOptions {
   listPageSize: number;
   watchTimeoutSeconds: number;
   watchIdleTimeoutMs: number;
@@ -44,6 +46,10 @@ export interface WatchDeps {
   options: WatchOptions;
   logger: Logger;
   metrics?: Metrics;
+  /** The process's memory budget (list items and batched objects, in bytes of JSON). */
+  budget: MemoryBudget;
+  /** Lists of all streams take turns through it. */
+  gate: ListGate;
 }
 
 /** Why a stream that did not fail ended: the server closed it, or this side cut it. */
@@ -92,55 +98,33 @@ export class ResourceWatch {
   }
 
   /**
-   * Lists everything (page by page into the store), marks what is gone as deleted and saves the
-   * list's resourceVersion, which it returns. An expired continue token restarts the list.
+   * Lists everything (page by page into the store, list-pager.ts), marks what is gone as deleted and
+   * saves the list's resourceVersion, which it returns. A failed page is asked again; an expired
+   * continue token restarts the list.
    */
   async relist(reason: string, signal: AbortSignal): Promise<string> {
-    const { kube, store, options, metrics } = this.deps;
+    const { kube, store, options, metrics, budget, gate } = this.deps;
     metrics?.relists.inc({ kind: this.kind, reason });
     this.logger.info({ reason }, 'listing');
-    for (;;) {
-      const uids = new Set<string>();
-      let cont: string | undefined;
-      let resourceVersion: string | undefined;
-      const fetchPage = (token: string | undefined): Promise<ObjectList> => {
-        const p = kube.list(this.kind, this.scope, { limit: options.listPageSize, continue: token }, signal);
-        p.catch(() => undefined); // surfaces where it is awaited, not as an unhandled rejection
-        return p;
-      };
-      let next: Promise<ObjectList> | null = fetchPage(undefined);
-      try {
-        do {
-          const page: ObjectList = await next!;
-          this.lastContactAt = Date.now();
-          cont = page.metadata?.continue || undefined;
-          // The next page is fetched while this one is staged: the API server and the database work at once.
-          next = cont ? fetchPage(cont) : null;
-          const events: WatchEvent[] = [];
-          for (const item of page.items ?? []) {
-            const event = prepareEvent('ADDED', item, this.kind, options.limits, undefined, kube.apiVersionOf(this.kind));
-            const uid = event.object.metadata?.uid;
-            if (typeof uid === 'string' && uid) uids.add(uid);
-            if (event.reject) metrics?.objectsTrimmed.inc({ kind: this.kind, reason: 'depth' in (event.reject.value as object) ? 'depth' : 'size' });
-            events.push(event);
-          }
-          metrics?.listedObjects.inc({ kind: this.kind }, events.length);
-          if (events.length) await store.writeListPage(this.kind, this.scope, events);
-          resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
-        } while (cont);
-      } catch (err) {
-        if (err instanceof KubeApiError && err.gone && cont && !signal.aborted) {
-          metrics?.relists.inc({ kind: this.kind, reason: 'continue_expired' });
-          this.logger.warn({ err }, 'continue token expired; listing again from the start');
-          continue;
-        }
-        throw err;
-      }
-      if (!resourceVersion) throw new KubeApiError(0, 'BadResponse', `list ${this.kind} carried no resourceVersion`);
-      await store.finishList(this.kind, this.scope, [...uids], resourceVersion);
-      this.logger.info({ objects: uids.size, resourceVersion }, 'listed');
-      return resourceVersion;
-    }
+    const result = await listAll(
+      this.kind,
+      this.scope,
+      {
+        kube,
+        apply: (events) => store.writeListPage(this.kind, this.scope, events),
+        onContact: () => (this.lastContactAt = Date.now()),
+        budget,
+        gate,
+        options,
+        logger: this.logger,
+        metrics,
+      },
+      signal,
+      this.logger,
+    );
+    await store.finishList(this.kind, this.scope, result.uids, result.resourceVersion);
+    this.logger.info({ objects: result.objects, pages: result.pages, pageRetries: result.pageRetries, resourceVersion: result.resourceVersion }, 'listed');
+    return result.resourceVersion;
   }
 
   /**
@@ -329,7 +313,7 @@ export class ResourceWatch {
       ? { type, object: prepareObject(object, this.kind, apiVersion), reject: oversizeReject(object, this.kind, 'size', chars, options.limits) }
       : prepareEvent(type, object, this.kind, options.limits, chars, apiVersion);
     if (event.reject) metrics?.objectsTrimmed.inc({ kind: this.kind, reason: event.reject.value && 'depth' in (event.reject.value as object) ? 'depth' : 'size' });
-    await sink.push(event, checkpoint, Date.now());
+    await sink.push(event, checkpoint, Date.now(), skimmed ? 4096 : chars);
     return rv;
   }
 }

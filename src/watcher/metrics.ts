@@ -60,6 +60,30 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly listPageRetries = new Counter({
+    name: 'ssvirt_vm_sync_list_page_retries_total',
+    help: 'List pages asked again after a 429, a 5xx, a timeout or a cut connection, by kind and reason',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  /** The running term's memory budget, read when /metrics is scraped. */
+  budget: { used: number; peakBytes: number; limitBytes: number } | null = null;
+
+  readonly memoryBudgetBytes = new Gauge({
+    name: 'ssvirt_vm_sync_memory_budget_bytes',
+    help: 'Bytes of object JSON held for lists and batches (state=used), the most held at once (state=peak) and the limit (state=limit)',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const b = this.budget;
+      if (!b) return;
+      this.memoryBudgetBytes.set({ state: 'used' }, b.used);
+      this.memoryBudgetBytes.set({ state: 'peak' }, b.peakBytes);
+      this.memoryBudgetBytes.set({ state: 'limit' }, b.limitBytes);
+    },
+  });
+
   readonly listedObjects = new Counter({
     name: 'ssvirt_vm_sync_listed_objects_total',
     help: 'Objects received from list pages, by kind',

@@ -16,6 +16,7 @@ import type { EventRecorder } from './k8s-events.js';
 import type { Kind } from './kube-client.js';
 import type { LeaderSession } from './leader-session.js';
 import type { ListStore } from './list-watch.js';
+import type { MemoryBudget } from './memory-budget.js';
 import type { Metrics } from './metrics.js';
 
 export interface TermWriterOptions {
@@ -29,6 +30,8 @@ export interface TermWriterOptions {
   signal: AbortSignal;
   /** A batch could not be written: the term ends. */
   onFatal: (err: unknown) => void;
+  /** The process's memory budget: the batcher's objects count in it. */
+  budget?: MemoryBudget;
 }
 
 export class TermWriter implements ListStore {
@@ -44,6 +47,8 @@ export class TermWriter implements ListStore {
     const { config, backoff, logger, metrics } = options;
     this.batcher = new Batcher({
       maxEvents: config.batchMaxEvents,
+      maxBytes: config.batchMaxBytes,
+      budget: options.budget,
       maxWaitMs: config.batchMaxWaitMs,
       backoff,
       write: (events, checkpoints) => this.apply(events, checkpoints, true),

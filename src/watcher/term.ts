@@ -10,7 +10,9 @@ import type { EventRecorder } from './k8s-events.js';
 import type { Logger } from '../lib/log.js';
 import type { Metrics } from './metrics.js';
 import type { LeaderSession } from './leader-session.js';
+import { ListGate } from './list-pager.js';
 import { ResourceWatch } from './list-watch.js';
+import { MemoryBudget } from './memory-budget.js';
 import { monitorWatches } from './step-down.js';
 import { fromKubeError } from '../lib/operator-error.js';
 import { beginTerm, readClusterIdentity } from './cluster-identity.js';
@@ -44,13 +46,17 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
     local.abort();
   };
 
-  const writer = new TermWriter(session, { config, backoff, logger, metrics, events: deps.events, signal: local.signal, onFatal: fail });
+  // One budget for the term's lists and batches; lists take turns (list-pager.ts).
+  const budget = new MemoryBudget(config.memoryBudgetBytes);
+  const gate = new ListGate(config.listConcurrency);
+  if (metrics) metrics.budget = budget;
+  const writer = new TermWriter(session, { config, backoff, logger, metrics, events: deps.events, signal: local.signal, onFatal: fail, budget });
   const batcher = writer.batcher;
 
   const api = deps.instancetypes ?? new InstancetypeApi(logger);
   const watchesOf = (resources: readonly Resource[]): ResourceWatch[] =>
     resources.flatMap((r) =>
-      scopesOf(r, config.namespaces).map((scope) => new ResourceWatch(r.kind, scope, { kube: deps.kube, sink: batcher, store: writer, options: { ...config, backoff, limits: { maxBytes: config.maxObjectBytes, maxDepth: config.maxObjectDepth } }, logger, metrics })),
+      scopesOf(r, config.namespaces).map((scope) => new ResourceWatch(r.kind, scope, { kube: deps.kube, sink: batcher, store: writer, options: { ...config, backoff, limits: { maxBytes: config.maxObjectBytes, maxDepth: config.maxObjectDepth } }, logger, metrics, budget, gate })),
     );
   // Grows when the instancetype API is found; readiness and the step-down monitor read it live.
   const watches: ResourceWatch[] = watchesOf(CORE_RESOURCES);
