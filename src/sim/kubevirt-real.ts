@@ -17,6 +17,7 @@
 import type { VmModel, VmiModel } from './kubevirt.js';
 import { API_VERSION, condition, cpuSpec, intern, macFor, OBSERVED, podUid, STANDALONE_FINALIZERS, topology, VM_FINALIZERS, VMI_FINALIZERS } from './kubevirt-common.js';
 import { fieldsOf, fieldsOfKeyed, fieldsOfKeys, managedEntry, metadataFields } from './managed-fields.js';
+import { migrationState } from './kubevirt-migration.js';
 import { paddingLabels, userData, type ObjectShape } from './object-size.js';
 
 const LAUNCHER_IMAGE = 'registry.redhat.io/container-native-virtualization/virt-launcher-rhel9@sha256:29db41a0505a1d3295b0b4c8bc8e7b6b351b83bece05ee8050ca313a18f55dd8';
@@ -33,20 +34,6 @@ const TEMPLATE_LABELS = Object.freeze({
   'vm.kubevirt.io/template.version': 'v0.31.1',
 });
 const APP_LABEL_KEYS = ['app.kubernetes.io/part-of', 'app.kubernetes.io/component', 'cost-center', 'owner', 'backup.velero.io/schedule', 'sla'];
-/** MigrationConfiguration as virt-controller copies it into migrationState (KubeVirt defaults). */
-const MIGRATION_CONFIG = Object.freeze({
-  allowAutoConverge: false,
-  allowPostCopy: false,
-  allowWorkloadDisruption: false,
-  bandwidthPerMigration: '0Mi',
-  completionTimeoutPerGiB: 150,
-  nodeDrainTaintKey: 'kubevirt.io/drain',
-  parallelMigrationsPerCluster: 5,
-  parallelOutboundMigrationsPerNode: 2,
-  progressTimeout: 150,
-  unsafeMigrationOverride: false,
-});
-
 function diskName(i: number): string {
   return i === 0 ? 'rootdisk' : `datadisk-${i}`;
 }
@@ -378,25 +365,3 @@ function vmiStatus(vmi: VmiModel): Record<string, unknown> {
   return status;
 }
 
-/** A completed live migration (node drain during a cluster upgrade), as virt-controller leaves it. */
-function migrationState(vmi: VmiModel, pod: string): Record<string, unknown> {
-  const source = vmi.nodeName === 'node01' ? 'node02' : 'node01';
-  return {
-    completed: true,
-    endTimestamp: vmi.phaseSince,
-    migrationConfiguration: MIGRATION_CONFIG,
-    migrationUid: `${pod.slice(0, 8)}-5d1e-4c0b-9a51-${vmi.uid.slice(-12)}`,
-    mode: 'PreCopy',
-    sourceNode: source,
-    sourcePod: `virt-launcher-${vmi.name}-${vmi.uid.slice(0, 5)}`,
-    startTimestamp: vmi.phaseSince,
-    targetDirectMigrationNodePorts: { '39261': 0, '40517': 49152 },
-    targetNode: vmi.nodeName,
-    targetNodeAddress: `10.130.${vmi.uid.charCodeAt(4) % 250}.12`,
-    targetNodeDomainDetected: true,
-    targetNodeDomainReadyTimestamp: vmi.phaseSince,
-    targetPod: `virt-launcher-${vmi.name}-${vmi.uid.slice(5, 10)}`,
-  };
-}
-
-export { shapeKey };
