@@ -18,6 +18,8 @@ export interface ScaleResults {
   latency?: LatencyResult;
   coldstart?: Record<string, any>;
   memory?: Record<string, any>;
+  /** Cold start then a mass 410 relist, cluster-wide and per namespace (bench/relist.ts). */
+  relist?: Array<Record<string, any>>;
   /** Sections that failed at this scale, with their error. */
   errors?: Record<string, string>;
 }
@@ -147,6 +149,7 @@ export function renderText(results: Results): string {
     if (s.noop) out.push('', noopTable(s.noop));
     if (s.latency) out.push('', latencyTable(s.latency));
     if (s.coldstart) out.push('', kvTable('cold start', s.coldstart));
+    for (const r of s.relist ?? []) out.push('', kvTable(`cold start + mass 410 relist (${r.mode}, ${r.streams} streams)`, Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'tail'))));
     if (s.memory) out.push('', kvTable('memory', s.memory));
     for (const [name, err] of Object.entries(s.errors ?? {})) out.push('', `${name}: FAILED: ${err.split('\n')[0]}`);
   }

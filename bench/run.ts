@@ -1,7 +1,7 @@
 // `npm run bench`: the performance harness. Real PostgreSQL (DATABASE_URL, else the local default),
 // a fresh database per benchmark, the real watcher process and the simulated KubeVirt API.
 //
-//   node dist/bench/run.js [--vms 1000|10000|100000] [--full] [--only ingest,noop,latency,coldstart,memory]
+//   node dist/bench/run.js [--vms 1000|10000|100000] [--full] [--only ingest,noop,latency,coldstart,memory,relist]
 //                          [--baseline-budget <s>] [--ingest-budget <s>] [--reconcile-timeout <s>]
 //                          [--converge-timeout <s>] [--latency-rate <ev/s>] [--latency-seconds <s>] [--latency-max-vms <n>]
 //                          [--out <dir>] [--quiet]
@@ -13,12 +13,13 @@ import { benchNoop } from './noop.js';
 import { benchColdStart } from './coldstart.js';
 import { benchLatency } from './latency.js';
 import { benchInformer } from './memory.js';
+import { benchRelistModes } from './relist.js';
 import { serverUrl } from './pg.js';
 import { machineInfo, renderText, writeResults, type Results, type ScaleResults } from './report.js';
 import { evaluateTargets } from './targets.js';
 import { packageRoot } from '../src/lib/paths.js';
 
-export const SECTIONS = ['ingest', 'noop', 'latency', 'coldstart', 'memory'] as const;
+export const SECTIONS = ['ingest', 'noop', 'latency', 'coldstart', 'memory', 'relist'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchOptions {
@@ -151,6 +152,11 @@ export async function runBench(opts: BenchOptions, command: string): Promise<Res
             informerTimedOut: inf.timedOut,
           };
         });
+      });
+    }
+    if (opts.only.has('relist')) {
+      await section('relist', async () => {
+        scale.relist = await benchRelistModes(vms, { timeoutMs: opts.convergeTimeoutSeconds * 1000 * 3, progress });
       });
     }
     if (Object.keys(scale.errors!).length === 0) delete scale.errors;

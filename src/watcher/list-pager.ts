@@ -54,6 +54,8 @@ export interface ListResult {
 export class ListGate {
   private running = 0;
   private readonly queue: Array<() => void> = [];
+  /** Last time the API server answered any list through this gate (watches waiting their turn count it). */
+  lastContactAt = 0;
   constructor(readonly concurrency: number) {}
 
   async run<T>(fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
@@ -180,6 +182,7 @@ async function listOnce(kind: Kind, scope: string, deps: ListPagerDeps, signal: 
           const pageUids: string[] = [];
           try {
             envelope = await kube.listStream(kind, scope, { limit, continue: cont }, signal, async (item, bytes) => {
+              deps.gate.lastContactAt = Date.now();
               deps.onContact?.();
               if (!budget.tryAcquire(bytes)) {
                 // Write what this list holds before waiting: whoever waits on the budget holds nothing.
@@ -197,6 +200,7 @@ async function listOnce(kind: Kind, scope: string, deps: ListPagerDeps, signal: 
               const size = pipeline.size;
               if (size.bytes >= maxBytes || size.events >= options.batchMaxEvents) await pipeline.send();
             });
+            deps.gate.lastContactAt = Date.now();
             deps.onContact?.();
             for (const u of pageUids) uids.add(u);
             objects += pageObjects;

@@ -81,7 +81,20 @@ export class ResourceWatch {
   /** Last time a stream of this watch was open and delivering. */
   private lastAliveAt = 0;
   /** Last time the API server answered: a list page, a stream opened, data on it (for step-down). */
-  lastContactAt = 0;
+  private contactAt = 0;
+  /**
+   * Waiting for a list of its own (not yet listed this term, or after a 410) while lists take turns:
+   * the API server answering the list in progress counts as contact for this watch too.
+   */
+  private awaitingList = true;
+
+  get lastContactAt(): number {
+    return this.awaitingList ? Math.max(this.contactAt, this.deps.gate.lastContactAt) : this.contactAt;
+  }
+
+  set lastContactAt(at: number) {
+    this.contactAt = at;
+  }
   private readonly logger: Logger;
 
   constructor(
@@ -123,6 +136,7 @@ export class ResourceWatch {
       this.logger,
     );
     await store.finishList(this.kind, this.scope, result.uids, result.resourceVersion);
+    this.awaitingList = false;
     this.logger.info({ objects: result.objects, pages: result.pages, pageRetries: result.pageRetries, resourceVersion: result.resourceVersion }, 'listed');
     return result.resourceVersion;
   }
@@ -164,6 +178,7 @@ export class ResourceWatch {
         if (err instanceof KubeApiError && err.gone) {
           this.logger.info({ err: err.message, resourceVersion: rv }, 'resourceVersion gone; relisting');
           rv = null;
+          this.awaitingList = true;
           reason = 'gone';
         } else {
           reason = 'error';
@@ -188,6 +203,7 @@ export class ResourceWatch {
     const { kube, options } = this.deps;
     const res = await kube.watch(this.kind, this.scope, { resourceVersion: stream.resourceVersion, timeoutSeconds: options.watchTimeoutSeconds }, signal);
     this.established = true;
+    this.awaitingList = false;
     this.lastAliveAt = this.lastContactAt = Date.now();
     let ended: StreamEnd | null = null;
     let bytesSinceEvent = 0;
