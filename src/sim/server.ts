@@ -10,6 +10,8 @@ import { sendJson, sendStatus } from './status.js';
 import { ExpiredError, KINDS, RESOURCES, type Resource, type Store } from './store.js';
 import { WatchStream } from './watch.js';
 import { CoreEvents } from './events.js';
+import { aggregatedDiscovery, AGGREGATED_TYPE, coreResourceList, wantsAggregated } from './discovery.js';
+import { includeObjectOf, toTable, wantsTable, type IncludeObject } from './table.js';
 
 export interface ApiOptions {
   /** Serve instancetype.kubevirt.io (default true); false: a cluster without KubeVirt's instancetype API. */
@@ -190,8 +192,9 @@ export class ApiServer {
     if (route.name !== undefined) return this.get(route, res);
     try {
       const match = combine(parseLabelSelector(url.searchParams.get('labelSelector')), parseFieldSelector(url.searchParams.get('fieldSelector')));
-      if (isWatch) return this.watch(route, url.searchParams, match, res);
-      return this.list(route, url.searchParams, match, res);
+      const table = wantsTable(req.headers.accept) ? includeObjectOf(url.searchParams) : undefined;
+      if (isWatch) return this.watch(route, url.searchParams, match, res, table);
+      return this.list(route, url.searchParams, match, res, table);
     } catch (err) {
       if (err instanceof SelectorError) return sendStatus(res, 400, err.message);
       throw err;
@@ -200,6 +203,10 @@ export class ApiServer {
 
   private discovery(path: string, req: IncomingMessage, res: ServerResponse): void {
     const p = path.replace(/\/+$/, '') || '/';
+    const aggregated = wantsAggregated(req.headers.accept);
+    if (aggregated && (p === '/api' || p === '/apis')) {
+      return sendJson(res, 200, aggregatedDiscovery(p, aggregated, this.served), { 'Content-Type': AGGREGATED_TYPE.replace('v=v2', `v=${aggregated}`) });
+    }
     switch (p) {
       case '/version':
         return sendJson(res, 200, {
@@ -220,11 +227,9 @@ export class ApiServer {
           serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: req.headers.host ?? '127.0.0.1' }],
         });
       case '/api/v1':
-        return sendJson(res, 200, {
-          kind: 'APIResourceList',
-          groupVersion: 'v1',
-          resources: [{ name: 'events', singularName: 'event', namespaced: true, kind: 'Event', verbs: ['create', 'delete', 'get', 'list', 'patch'], shortNames: ['ev'] }],
-        });
+        return sendJson(res, 200, coreResourceList());
+      case '/api/v1/namespaces':
+        return sendJson(res, 200, this.namespaceList());
       case '/apis':
         return sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [...groupBodies(this.served).values()] });
       case '/healthz':
@@ -243,6 +248,17 @@ export class ApiServer {
     }
   }
 
+  /** The namespaces that hold VMs or VMIs (the simulated cluster has no other namespaced objects). */
+  private namespaceList(): unknown {
+    const names = new Set<string>();
+    for (const r of RESOURCES) for (const o of this.store.all(r)) {
+      const ns = (o as { metadata?: { namespace?: unknown } })?.metadata?.namespace;
+      if (typeof ns === 'string') names.add(ns);
+    }
+    const items = [...names].sort().map((name) => ({ metadata: { name, labels: { 'kubernetes.io/metadata.name': name } }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } }));
+    return { kind: 'NamespaceList', apiVersion: 'v1', metadata: { resourceVersion: String(this.store.resourceVersion) }, items };
+  }
+
   private get(route: Route, res: ServerResponse): void {
     this.counters.gets[route.resource]++;
     const obj = this.store.get(route.resource, `${route.namespace ?? ''}/${route.name}`);
@@ -255,7 +271,7 @@ export class ApiServer {
     sendJson(res, 200, obj);
   }
 
-  private list(route: Route, q: URLSearchParams, match: ((o: unknown) => boolean) | undefined, res: ServerResponse): void {
+  private list(route: Route, q: URLSearchParams, match: ((o: unknown) => boolean) | undefined, res: ServerResponse, table?: IncludeObject): void {
     this.counters.lists[route.resource]++;
     const limit = Math.max(0, Number.parseInt(q.get('limit') ?? '0', 10) || 0);
     const token = q.get('continue');
@@ -311,6 +327,7 @@ export class ApiServer {
       meta.continue = encodeContinue(snapshotRv, page.nextAfter, pageNo);
       if (page.remaining !== undefined) meta.remainingItemCount = page.remaining;
     }
+    if (table) return sendJson(res, 200, toTable(route.resource, page.items, meta, table), { 'Content-Type': 'application/json;as=Table;v=v1;g=meta.k8s.io' });
     // Items are serialized one by one into the envelope: no intermediate list object.
     const { listKind } = KINDS[route.resource];
     const body = `{"apiVersion":"${route.groupVersion}","items":[${page.items.map((o) => stringifyDeep(o)).join(',')}],"kind":"${listKind}","metadata":${JSON.stringify(meta)}}`;
@@ -325,7 +342,7 @@ export class ApiServer {
     sendJson(res, 200, body);
   }
 
-  private watch(route: Route, q: URLSearchParams, match: ((o: unknown) => boolean) | undefined, res: ServerResponse): void {
+  private watch(route: Route, q: URLSearchParams, match: ((o: unknown) => boolean) | undefined, res: ServerResponse, table?: IncludeObject): void {
     this.counters.watches[route.resource]++;
     const rvParam = q.get('resourceVersion') ?? '';
     let sinceRv: number | undefined;
@@ -346,6 +363,7 @@ export class ApiServer {
         bookmarkIntervalMs: this.opts.bookmarkIntervalMs,
         timeoutMs: (Number.isFinite(timeoutSeconds) && timeoutSeconds > 0 ? timeoutSeconds : this.opts.defaultWatchTimeoutSeconds) * 1000,
         maxBufferedBytes: this.opts.maxWatchBufferBytes,
+        table: table ? (obj, first) => toTable(route.resource, [obj], {}, table, first) : undefined,
       },
       {
         onEventSent: (resource, type) => {

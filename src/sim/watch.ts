@@ -20,6 +20,8 @@ export interface WatchSpec {
   timeoutMs: number;
   /** Close the stream when this many bytes are queued unread. */
   maxBufferedBytes: number;
+  /** The client asked for Tables (kubectl get -w): each event's object becomes a one-row Table. */
+  table?: (obj: unknown, withColumns: boolean) => unknown;
 }
 
 export interface WatchHooks {
@@ -47,6 +49,7 @@ export class WatchStream {
   private needsInitial = false;
   private headersSent = false;
   private closed = false;
+  private tableColumnsSent = false;
   private readonly timers: NodeJS.Timeout[] = [];
 
   constructor(
@@ -131,6 +134,11 @@ export class WatchStream {
 
   private write(line: string, type: string): void {
     if (this.closed) return;
+    if (this.spec.table && type !== 'BOOKMARK' && type !== 'ERROR') {
+      const ev = JSON.parse(line) as { type: string; object: unknown };
+      line = `${JSON.stringify({ type: ev.type, object: this.spec.table(ev.object, !this.tableColumnsSent) })}\n`;
+      this.tableColumnsSent = true;
+    }
     this.res.write(line);
     this.hooks.onEventSent(this.spec.resource, type);
     if (this.res.writableLength > this.spec.maxBufferedBytes) this.drop();

@@ -104,3 +104,29 @@ test('kubectl get events lists the Events posted and patched through the core v1
   const missing = await fetch(`${base}/nope`, { method: 'PATCH', headers: { 'Content-Type': 'application/merge-patch+json' }, body: '{}' });
   assert.equal(missing.status, 404);
 });
+
+test('kubectl get vm prints KubeVirt\'s printer columns from the server-side Table', async () => {
+  const { stdout } = await run(KUBECTL, kubectlArgs('get', 'vm'));
+  assert.match(stdout, /^NAME\s+AGE\s+STATUS\s+READY\s*$/m);
+  assert.match(stdout, /^alpha\s+\d+[smhd]\S*\s+Running\s+True\s*$/m);
+  assert.match(stdout, /^gamma\s+\d+[smhd]\S*\s+Stopped\s+False\s*$/m);
+});
+
+test('kubectl get vmi -A -o wide adds the priority-1 columns and the namespace', async () => {
+  const { stdout } = await run(KUBECTL, kubectlArgs('get', 'vmi', '-A', '-o', 'wide'));
+  assert.match(stdout, /^NAMESPACE\s+NAME\s+AGE\s+PHASE\s+IP\s+NODENAME\s+READY\s+LIVE-MIGRATABLE\s+PAUSED\s*$/m);
+  assert.match(stdout, /^default\s+alpha\s+\S+\s+Running\s+10\.\d+\.\d+\.\d+\s+node0\d\s+True\s+True\s*/m);
+  assert.match(stdout, /^team-b\s+beta\s+\S+\s+Running\s/m);
+  const narrow = (await run(KUBECTL, kubectlArgs('get', 'vmi', '-A'))).stdout;
+  assert.doesNotMatch(narrow, /LIVE-MIGRATABLE/);
+});
+
+test('kubectl api-resources reads discovery without an error', async () => {
+  const { stdout, stderr } = await run(KUBECTL, kubectlArgs('api-resources'));
+  assert.match(stdout, /^virtualmachines\s+vm,vms\s+kubevirt\.io\/v1\s+true\s+VirtualMachine\s*$/m);
+  assert.match(stdout, /^virtualmachineinstances\s+vmi,vmis\s+kubevirt\.io\/v1\s+true\s+VirtualMachineInstance\s*$/m);
+  assert.match(stdout, /^namespaces\s+ns\s+v1\s+false\s+Namespace\s*$/m);
+  assert.doesNotMatch(stderr, /empty response|couldn't get resource list/i);
+  const ns = (await run(KUBECTL, kubectlArgs('get', 'ns', '-o', 'name'))).stdout;
+  assert.match(ns, /^namespace\/team-b$/m);
+});
