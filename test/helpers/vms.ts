@@ -17,7 +17,7 @@ export async function liveVmRow(db: TestDatabase, namespace: string, vmName: str
 }
 
 /** Polls until the row has every value of `want`; fails with the last mismatch after timeoutMs. */
-export function expectVm(db: TestDatabase, namespace: string, vmName: string, want: VmValues, what: string, timeoutMs = 60_000): Promise<VmRow> {
+export function expectVm(db: TestDatabase, namespace: string, vmName: string, want: VmValues, what: string, timeoutMs = 15_000): Promise<VmRow> {
   return eventually(
     async () => {
       const row = await liveVmRow(db, namespace, vmName);
