@@ -8,7 +8,7 @@
 //   type as Content-Type; kubectl 1.30+ asks for it first and falls back to the legacy documents.
 // The core group lists namespaces, the one core resource the simulated cluster has (every VM
 // lives in one), read-only like the rest.
-import { KINDS, type Resource } from './store.js';
+import { KINDS, RESOURCES, type Resource, type Store } from './store.js';
 
 export const GROUP = 'kubevirt.io';
 const READ = ['get', 'list', 'watch'];
@@ -82,4 +82,17 @@ export function aggregatedDiscovery(path: '/api' | '/apis', version: 'v2' | 'v2b
 
 function list(version: string, items: unknown[]): unknown {
   return { kind: 'APIGroupDiscoveryList', apiVersion: `apidiscovery.k8s.io/${version}`, metadata: {}, items };
+}
+
+/** The namespaces that hold the simulated objects (the cluster has no other namespaced objects). */
+export function namespaceList(store: Store): unknown {
+  const names = new Set<string>();
+  for (const r of RESOURCES) {
+    for (const o of store.all(r)) {
+      const ns = (o as { metadata?: { namespace?: unknown } })?.metadata?.namespace;
+      if (typeof ns === 'string' && ns) names.add(ns);
+    }
+  }
+  const items = [...names].sort().map((name) => ({ metadata: { name, labels: { 'kubernetes.io/metadata.name': name } }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } }));
+  return { kind: 'NamespaceList', apiVersion: 'v1', metadata: { resourceVersion: String(store.resourceVersion) }, items };
 }

@@ -10,7 +10,8 @@ import { sendJson, sendStatus } from './status.js';
 import { ExpiredError, KINDS, RESOURCES, type Resource, type Store } from './store.js';
 import { WatchStream } from './watch.js';
 import { CoreEvents } from './events.js';
-import { aggregatedDiscovery, AGGREGATED_TYPE, coreResourceList, wantsAggregated } from './discovery.js';
+import { aggregatedDiscovery, AGGREGATED_TYPE, coreResourceList, namespaceList, wantsAggregated } from './discovery.js';
+import { decodeContinue, encodeContinue } from './continue-token.js';
 import { includeObjectOf, toTable, wantsTable, type IncludeObject } from './table.js';
 
 export interface ApiOptions {
@@ -93,24 +94,6 @@ function groupBodies(served: readonly Resource[]): Map<string, unknown> {
     });
   }
   return out;
-}
-
-/**
- * Continue tokens: opaque to clients; here base64 JSON like the real server's {v, rv, start}, plus
- * the number of the page it continues after (so faults can fail "page 37").
- */
-function encodeContinue(rv: number, after: string, page = 0): string {
-  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start: after, page })).toString('base64');
-}
-
-function decodeContinue(token: string): { rv: number; after: string; page: number } | undefined {
-  try {
-    const t = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { v?: unknown; rv?: unknown; start?: unknown; page?: unknown };
-    if (t.v !== 'meta.k8s.io/v1' || typeof t.rv !== 'number' || typeof t.start !== 'string') return undefined;
-    return { rv: t.rv, after: t.start, page: typeof t.page === 'number' ? t.page : 0 };
-  } catch {
-    return undefined;
-  }
 }
 
 function parseRv(value: string): number | undefined {
@@ -229,7 +212,7 @@ export class ApiServer {
       case '/api/v1':
         return sendJson(res, 200, coreResourceList());
       case '/api/v1/namespaces':
-        return sendJson(res, 200, this.namespaceList());
+        return sendJson(res, 200, namespaceList(this.store));
       case '/apis':
         return sendJson(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [...groupBodies(this.served).values()] });
       case '/healthz':
@@ -246,17 +229,6 @@ export class ApiServer {
         return sendStatus(res, 404, 'the server could not find the requested resource');
       }
     }
-  }
-
-  /** The namespaces that hold VMs or VMIs (the simulated cluster has no other namespaced objects). */
-  private namespaceList(): unknown {
-    const names = new Set<string>();
-    for (const r of RESOURCES) for (const o of this.store.all(r)) {
-      const ns = (o as { metadata?: { namespace?: unknown } })?.metadata?.namespace;
-      if (typeof ns === 'string') names.add(ns);
-    }
-    const items = [...names].sort().map((name) => ({ metadata: { name, labels: { 'kubernetes.io/metadata.name': name } }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } }));
-    return { kind: 'NamespaceList', apiVersion: 'v1', metadata: { resourceVersion: String(this.store.resourceVersion) }, items };
   }
 
   private get(route: Route, res: ServerResponse): void {
