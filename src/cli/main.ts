@@ -25,6 +25,7 @@ commands:
   run       the watcher: list+watch VirtualMachines and VirtualMachineInstances into PostgreSQL
   listen    print vm_changed notifications as JSON lines
   status    the sync's health, read from the database
+  doctor    check the setup step by step (database, role, kubeconfig, RBAC, pooler), with fixes
   demo      the whole system on an embedded database and a simulated cluster
 
 Options come from flags, else environment variables, else defaults.
@@ -109,6 +110,7 @@ const commands: Record<string, Command> = {
   },
 
   status: (argv) => delegate('./status.js', 'runStatus', argv),
+  doctor: (argv) => delegate('./doctor.js', 'runDoctor', argv),
   demo: (argv) => delegate('../dev/demo/demo.js', 'runDemo', argv),
 };
 
@@ -216,7 +218,8 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
     // Stray handles (a half-open socket, a timer) must not keep a finished command alive.
-    setTimeout(() => process.exit(code), 500).unref();
+    // Output written to a pipe is flushed first: a JSON report cut short is worse than a late exit.
+    setTimeout(() => process.stdout.write('', () => process.stderr.write('', () => process.exit(code))), 500).unref();
   },
   (err) => {
     console.error(`ssvirt-vm-sync: ${err instanceof Error ? err.message : String(err)}`);

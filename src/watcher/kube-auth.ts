@@ -65,6 +65,7 @@ function loadMerged(files: string[]): { kc: KubeConfig; userFiles: Map<string, s
   const contexts = new Map<string, ReturnType<KubeConfig['getContexts']>[number]>();
   let currentContext = '';
   for (const file of files) {
+    if (!fs.existsSync(file)) continue; // kubectl skips a listed file that is not there
     const kc = new KubeConfig();
     try {
       kc.loadFromFile(file);

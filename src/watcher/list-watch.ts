@@ -10,6 +10,7 @@ import type { Logger } from '../lib/log.js';
 import { setResourceVersion, type Metrics } from './metrics.js';
 import { BatcherClosedError } from './batcher.js';
 import { isDatabaseError } from '../pg/errors.js';
+import { ListProgress } from './list-progress.js';
 import { oversizeReject, prepareEvent, prepareObject, type Checkpoint, type WatchEvent } from './events.js';
 import type { ObjectLimits } from './limits.js';
 import { LineSkimmer, type Skimmed } from './line-skim.js';
@@ -119,12 +120,16 @@ export class ResourceWatch {
     const { kube, store, options, metrics, budget, gate } = this.deps;
     metrics?.relists.inc({ kind: this.kind, reason });
     this.logger.info({ reason }, 'listing');
+    const progress = new ListProgress(this.kind, this.logger, metrics);
     const result = await listAll(
       this.kind,
       this.scope,
       {
         kube,
-        apply: (events) => store.writeListPage(this.kind, this.scope, events),
+        apply: (events) => {
+          progress.page(events.length, undefined);
+          return store.writeListPage(this.kind, this.scope, events);
+        },
         onContact: () => (this.lastContactAt = Date.now()),
         budget,
         gate,
@@ -134,7 +139,7 @@ export class ResourceWatch {
       },
       signal,
       this.logger,
-    );
+    ).finally(() => progress.done());
     await store.finishList(this.kind, this.scope, result.uids, result.resourceVersion);
     this.awaitingList = false;
     this.logger.info({ objects: result.objects, pages: result.pages, pageRetries: result.pageRetries, resourceVersion: result.resourceVersion }, 'listed');

@@ -91,6 +91,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly listInProgress = new Gauge({
+    name: 'ssvirt_vm_sync_list_in_progress',
+    help: '1 while a full list (cold start or relist) of the kind runs',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly listObjects = new Gauge({
+    name: 'ssvirt_vm_sync_list_objects',
+    help: 'Objects received so far by the current (or last) full list, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly listRemaining = new Gauge({
+    name: 'ssvirt_vm_sync_list_remaining_objects',
+    help: "The API server's remainingItemCount of the current full list (0 when done or not given)",
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   readonly batchSize = new Histogram({
     name: 'ssvirt_vm_sync_batch_size',
     help: 'Events per committed batch (after coalescing)',

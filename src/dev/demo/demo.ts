@@ -25,7 +25,8 @@ export const DEMO_OPTIONS: readonly OptionSpec[] = [
 
 const HELP = `usage: ssvirt-vm-sync demo [options]
 
-Runs the whole system for a minute: PostgreSQL (embedded in .data/demo-pg, or DATABASE_URL's server
+Runs the whole system through a scripted VM lifecycle (about 15 steps, each paced by --pace-ms,
+then it stops): PostgreSQL (embedded in .data/demo-pg, or DATABASE_URL's server
 with a throwaway database), the simulated KubeVirt API, and the real watcher (\`ssvirt-vm-sync run\`
 as a child process). SSVirt rows are seeded, then VMs start, get a guest agent, are hotplugged,
 stop and are deleted; each vm_changed notification and the vms table after each step are printed.
