@@ -94,19 +94,22 @@ describe('doctor', () => {
   const broken: Array<[string, string, () => Record<string, string>, RegExp]> = [
     ['database URL', 'an unparseable DATABASE_URL', () => ({ DATABASE_URL: 'postgres://u:p#x@h/db' }), /percent-encode/],
     ['database server answers', 'nothing listens on the port', () => ({ DATABASE_URL: `postgres://postgres@127.0.0.1:${deadPort}/postgres` }), /check the host and port/],
-    ['authentication', 'a role that cannot log in', () => ({ DATABASE_URL: withDatabase(serverUrl(), db.name).replace('://postgres@', `://vmsync_t_nobody_${suffix}:x@`) }), /check the user and password/],
+    ['authentication', 'a role that cannot log in', () => ({ DATABASE_URL: asRole(withDatabase(serverUrl(), db.name), `vmsync_t_nobody_${suffix}`, 'x') }), /check the user and password/],
     ['schema version', 'a database never migrated', () => ({ DATABASE_URL: withDatabase(serverUrl(), emptyDb) }), /run `ssvirt-vm-sync migrate`/],
     ['role privileges', 'a reader role for the watcher', () => ({ DATABASE_URL: roleUrl() }), /grant vm_sync_writer to/],
     ['kubeconfig and cluster', 'a kubeconfig file that does not exist', () => ({ KUBECONFIG: path.join(dir, 'missing') }), /point KUBECONFIG/],
     ['RBAC: list and watch', 'a token without list and watch', () => ({ KUBECONFIG: kc(sim.url, 'no-rbac') }), /denied: list virtualmachines\.kubevirt\.io cluster-wide/],
   ];
   let deadPort = 0;
-  const roleUrl = (): string => {
-    const u = new URL(db.url);
-    u.username = reader;
-    u.password = password;
+  // Through the URL API: the embedded server's URL carries the admin's password, which a string
+  // replace of 'postgres@' would leave in place (and log in as the admin after all).
+  const asRole = (url: string, user: string, pass: string): string => {
+    const u = new URL(url);
+    u.username = user;
+    u.password = pass;
     return u.toString();
   };
+  const roleUrl = (): string => asRole(db.url, reader, password);
 
   for (const [step, what, env, fix] of broken) {
     test(`names "${step}" first when ${what}`, async () => {
