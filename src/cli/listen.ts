@@ -87,6 +87,15 @@ export async function runListen(
   subscriber.notifications.on(config.channel, () => void hint());
 
   try {
+    // "From now" is read before the subscriber connects, so every change committed after listen
+    // started is printed (whoever sees the subscriber's session knows that read is done).
+    if (lastSeq === null) {
+      lastSeq = await retrying<bigint>(() => readLastSeq(reader)).catch((err) => {
+        if (!signal.aborted) throw err;
+        return null;
+      });
+      if (signal.aborted) return;
+    }
     // Any failure to connect is worth another try: listen never gives up on the database.
     await withRetry(() => subscriber.connect(), { what: 'connecting to PostgreSQL', classify: () => true, backoff: BACKOFF, logger, signal }).catch((err) => {
       if (!signal.aborted) throw err;
