@@ -1,6 +1,6 @@
 // Pieces shared by the small and the realistic renderings of VMs and VMIs: interning (objects are
 // never mutated, so 100,000 VMs share their repeated subtrees), conditions, CPU shapes, ids.
-import type { CpuTopology } from './kubevirt.js';
+import type { CpuTopology, VmModel } from './kubevirt.js';
 
 /**
  * Returns one shared instance per key: 100,000 VMs mostly differ in names and uids, so their
@@ -52,4 +52,24 @@ export function podUid(uid: string): string {
 export function macFor(uid: string, nic = 0): string {
   const hex = uid.replace(/-/g, '');
   return `02:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${(Number.parseInt(hex.slice(8, 10), 16) + nic).toString(16).padStart(2, '0').slice(-2)}`;
+}
+
+/** A VM's metadata as the API server returns it (a VM being deleted has no grace period: its VMI has). */
+export function vmMetadata(vm: VmModel, annotations: Record<string, string>, labels: Record<string, string>, managedFields: unknown[]): Record<string, unknown> {
+  const metadata: Record<string, unknown> = {
+    annotations,
+    creationTimestamp: vm.created,
+    finalizers: VM_FINALIZERS,
+    generation: vm.generation,
+    labels,
+    managedFields,
+    name: vm.name,
+    namespace: vm.namespace,
+    uid: vm.uid,
+  };
+  if (vm.deletionTimestamp) {
+    metadata.deletionGracePeriodSeconds = 0;
+    metadata.deletionTimestamp = vm.deletionTimestamp;
+  }
+  return metadata;
 }

@@ -15,9 +15,10 @@
 // The values a sync reads (cpu, memory, guestOSInfo, printableStatus, hints) are the models' own,
 // exactly as in the small rendering; everything else is the bulk a real cluster adds around them.
 import type { VmModel, VmiModel } from './kubevirt.js';
-import { API_VERSION, condition, cpuSpec, intern, macFor, OBSERVED, podUid, STANDALONE_FINALIZERS, topology, VM_FINALIZERS, VMI_FINALIZERS } from './kubevirt-common.js';
+import { API_VERSION, condition, cpuSpec, intern, macFor, OBSERVED, STANDALONE_FINALIZERS, VM_FINALIZERS, VMI_FINALIZERS, vmMetadata } from './kubevirt-common.js';
 import { fieldsOf, fieldsOfKeyed, fieldsOfKeys, managedEntry, metadataFields } from './managed-fields.js';
 import { migrationState } from './kubevirt-migration.js';
+import { renderVmiStatus, type VmiStatusLook } from './kubevirt-vmi-status.js';
 import { paddingLabels, userData, type ObjectShape } from './object-size.js';
 
 const LAUNCHER_IMAGE = 'registry.redhat.io/container-native-virtualization/virt-launcher-rhel9@sha256:29db41a0505a1d3295b0b4c8bc8e7b6b351b83bece05ee8050ca313a18f55dd8';
@@ -188,21 +189,7 @@ export function renderRealVm(vm: VmModel): Record<string, unknown> {
     managedEntry({ manager: 'virt-controller', time: since, fields: { 'f:metadata': metadataFields({ annotations: OBSERVED, finalizers: VM_FINALIZERS }) } }),
     managedEntry({ manager: 'virt-controller', time: since, subresource: 'status', fields: { 'f:status': fieldsOf(status) } }),
   ];
-  const metadata: Record<string, unknown> = {
-    annotations,
-    creationTimestamp: vm.created,
-    finalizers: VM_FINALIZERS,
-    generation: vm.generation,
-    labels,
-    managedFields,
-    name: vm.name,
-    namespace: vm.namespace,
-    uid: vm.uid,
-  };
-  if (vm.deletionTimestamp) {
-    metadata.deletionGracePeriodSeconds = 0;
-    metadata.deletionTimestamp = vm.deletionTimestamp;
-  }
+  const metadata = vmMetadata(vm, annotations, labels, managedFields);
   return { apiVersion: API_VERSION, kind: 'VirtualMachine', metadata, spec, status };
 }
 
@@ -297,45 +284,21 @@ function volumeStatus(s: ObjectShape): unknown[] {
   });
 }
 
-function vmiStatus(vmi: VmiModel): Record<string, unknown> {
-  const s = vmi.shape;
-  const since = vmi.phaseSince;
-  const status: Record<string, unknown> = {
-    guestOSInfo: vmi.guestOS ?? {},
-    phase: vmi.phase,
-    phaseTransitionTimestamps: transitions(vmi),
-    qosClass: 'Burstable',
-    runtimeUser: vmi.phase === 'Pending' ? 0 : 107,
-  };
-  if (vmi.phase === 'Pending' || vmi.phase === 'Scheduling') {
-    status.conditions = [condition('Ready', false, since, 'GuestNotRunning', 'Guest VM is not reported as running')];
-    return status;
-  }
-  const running = vmi.phase === 'Running';
-  const conditions = [
-    condition('Ready', running && !vmi.paused && !vmi.deletionTimestamp, since),
-    condition('DataVolumesReady', true, since, 'AllDVsReady', "All of the VMI's DVs are bound and ready"),
-    condition('LiveMigratable', true, since),
-    condition('StorageLiveMigratable', true, since),
-  ];
-  if (vmi.guestOS && running) conditions.push(condition('AgentConnected', true, vmi.agentSince ?? since));
-  if (vmi.paused) conditions.push(condition('Paused', true, since, 'PausedByUser', 'VMI was paused by user'));
-  const pod = podUid(vmi.uid);
-  Object.assign(status, {
-    activePods: { [pod]: vmi.nodeName ?? '' },
-    conditions,
-    launcherContainerImageVersion: LAUNCHER_IMAGE,
-    machine: MACHINE,
-    migrationMethod: 'LiveMigration',
-    migrationTransport: 'Unix',
-    nodeName: vmi.nodeName,
-    selinuxContext: `system_u:object_r:container_file_t:s0:c${100 + (vmi.uid.charCodeAt(0) % 900)},c${100 + (vmi.uid.charCodeAt(1) % 900)}`,
-    virtualMachineRevisionName: vmi.owner ? `revision-start-vm-${vmi.owner.uid}-${vmi.owner.generation}` : undefined,
-    volumeStatus: volumeStatus(s),
-  });
-  if (s.migrated && running) status.migrationState = migrationState(vmi, pod);
-  if (running) {
-    status.currentCPUTopology = topology(vmi.currentCpu ?? vmi.cpu);
+const REAL_VMI_STATUS: VmiStatusLook = {
+  phaseTransitionTimestamps: transitions,
+  readinessConditions: (vmi) => [
+    condition('DataVolumesReady', true, vmi.phaseSince, 'AllDVsReady', "All of the VMI's DVs are bound and ready"),
+    condition('LiveMigratable', true, vmi.phaseSince),
+    condition('StorageLiveMigratable', true, vmi.phaseSince),
+  ],
+  launcherImage: LAUNCHER_IMAGE,
+  machine: MACHINE,
+  migrationMethod: 'LiveMigration',
+  selinuxContext: (vmi) => `system_u:object_r:container_file_t:s0:c${100 + (vmi.uid.charCodeAt(0) % 900)},c${100 + (vmi.uid.charCodeAt(1) % 900)}`,
+  volumeStatus: (vmi) => volumeStatus(vmi.shape),
+  migrationState: (vmi, pod) => (vmi.shape.migrated ? migrationState(vmi, pod) : undefined),
+  interfaces: (vmi) => {
+    const s = vmi.shape;
     const ifaces: unknown[] = [];
     for (let i = 0; i < s.nics; i++) {
       const ip = i === 0 ? vmi.ip : `192.168.${100 + i}.${(vmi.uid.charCodeAt(2) % 200) + 10}`;
@@ -356,12 +319,11 @@ function vmiStatus(vmi: VmiModel): Record<string, unknown> {
         ifaces.push({ infoSource: 'guest-agent', interfaceName: `veth${i.toString(16).padStart(7, '0')}`, ipAddresses: [`fe80::${i}:5cff:fe8a:1`], mac: `5e:7a:${(i >> 8) & 255}:${i & 255}:00:01`, queueCount: 1 });
       }
     }
-    status.interfaces = ifaces;
-    const atBoot = vmi.memoryAtBoot ?? vmi.memory;
-    const current = vmi.memoryCurrent ?? vmi.memory;
-    const requested = vmi.memoryRequested ?? vmi.memory;
-    status.memory = intern(`mem|${atBoot}|${current}|${requested}`, () => ({ guestAtBoot: atBoot, guestCurrent: current, guestRequested: requested }));
-  }
-  return status;
+    return ifaces;
+  },
+};
+
+function vmiStatus(vmi: VmiModel): Record<string, unknown> {
+  return renderVmiStatus(vmi, REAL_VMI_STATUS);
 }
 

@@ -2,7 +2,8 @@
 // two-line cloud-init, token managedFields; about 2.5 KB per VM and 4 KB per VMI. Kept for tests
 // and benchmarks that want the old, light objects; the default is kubevirt-real.ts.
 import type { VmModel, VmiModel } from './kubevirt.js';
-import { API_VERSION, condition, cpuSpec, intern, macFor, OBSERVED, podUid, STANDALONE_FINALIZERS, topology, VM_FINALIZERS, VMI_FINALIZERS } from './kubevirt-common.js';
+import { API_VERSION, condition, cpuSpec, intern, macFor, OBSERVED, STANDALONE_FINALIZERS, VMI_FINALIZERS, vmMetadata } from './kubevirt-common.js';
+import { renderVmiStatus, type VmiStatusLook } from './kubevirt-vmi-status.js';
 
 const DEVICES = Object.freeze({
   disks: [
@@ -86,24 +87,12 @@ function hintAnnotations(model: { osHint?: string }): Record<string, string> {
 
 /** The VirtualMachine object for a model (without resourceVersion: the store stamps it). */
 export function renderSmallVm(vm: VmModel): Record<string, unknown> {
-  const metadata: Record<string, unknown> = {
-    annotations:
-      !vm.osHint && Object.keys(vm.annotations).length === 0
-        ? OBSERVED
-        : { ...OBSERVED, ...hintAnnotations(vm), ...vm.annotations },
-    creationTimestamp: vm.created,
-    finalizers: VM_FINALIZERS,
-    generation: vm.generation,
-    labels: vm.labels,
-    managedFields: sharedManagedFields(vm.created, 'virt-controller'),
-    name: vm.name,
-    namespace: vm.namespace,
-    uid: vm.uid,
-  };
-  if (vm.deletionTimestamp) {
-    metadata.deletionGracePeriodSeconds = 0;
-    metadata.deletionTimestamp = vm.deletionTimestamp;
-  }
+  const metadata = vmMetadata(
+    vm,
+    !vm.osHint && Object.keys(vm.annotations).length === 0 ? OBSERVED : { ...OBSERVED, ...hintAnnotations(vm), ...vm.annotations },
+    vm.labels,
+    sharedManagedFields(vm.created, 'virt-controller'),
+  );
   const domain = vmDomain(vm);
   const spec: Record<string, unknown> = {};
   if (vm.runStrategy) spec.runStrategy = vm.runStrategy;
@@ -181,58 +170,33 @@ export function renderSmallVmi(vmi: VmiModel): Record<string, unknown> {
   return { apiVersion: API_VERSION, kind: 'VirtualMachineInstance', metadata, spec, status: vmiStatus(vmi) };
 }
 
+const SMALL_VMI_STATUS: VmiStatusLook = {
+  phaseTransitionTimestamps: (vmi) =>
+    intern(`ptt|${vmi.phase}|${vmi.phaseSince}`, () => [{ phase: vmi.phase, phaseTransitionTimestamp: vmi.phaseSince }]),
+  readinessConditions: (vmi) => [
+    condition('LiveMigratable', false, vmi.phaseSince, 'DisksNotLiveMigratable', 'cannot migrate VMI: PVC containerdisk is not shared'),
+    condition('StorageLiveMigratable', false, vmi.phaseSince, 'DisksNotLiveMigratable', 'cannot migrate VMI: PVC containerdisk is not shared'),
+  ],
+  launcherImage: 'quay.io/kubevirt/virt-launcher:v1.6.0',
+  machine: MACHINE_STATUS,
+  migrationMethod: 'BlockMigration',
+  selinuxContext: () => 'none',
+  volumeStatus: () => VOLUME_STATUS,
+  interfaces: (vmi) => [
+    {
+      infoSource: vmi.guestOS ? 'domain, guest-agent' : 'domain',
+      interfaceName: vmi.guestOS ? 'eth0' : undefined,
+      ipAddress: vmi.ip,
+      ipAddresses: [vmi.ip],
+      mac: macFor(vmi.uid),
+      name: 'default',
+      podInterfaceName: 'eth0',
+      queueCount: 1,
+    },
+  ],
+};
+
 function vmiStatus(vmi: VmiModel): Record<string, unknown> {
-  const since = vmi.phaseSince;
-  const status: Record<string, unknown> = {
-    guestOSInfo: vmi.guestOS ?? {},
-    phase: vmi.phase,
-    phaseTransitionTimestamps: intern(`ptt|${vmi.phase}|${since}`, () => [{ phase: vmi.phase, phaseTransitionTimestamp: since }]),
-    runtimeUser: vmi.phase === 'Pending' ? 0 : 107,
-  };
-  if (vmi.phase === 'Pending' || vmi.phase === 'Scheduling') {
-    status.conditions = [condition('Ready', false, since, 'GuestNotRunning', 'Guest VM is not reported as running')];
-    return status;
-  }
-  const running = vmi.phase === 'Running';
-  const conditions = [
-    condition('Ready', running && !vmi.paused && !vmi.deletionTimestamp, since),
-    condition('LiveMigratable', false, since, 'DisksNotLiveMigratable', 'cannot migrate VMI: PVC containerdisk is not shared'),
-    condition('StorageLiveMigratable', false, since, 'DisksNotLiveMigratable', 'cannot migrate VMI: PVC containerdisk is not shared'),
-  ];
-  if (vmi.guestOS && running) conditions.push(condition('AgentConnected', true, vmi.agentSince ?? since));
-  if (vmi.paused) conditions.push(condition('Paused', true, since, 'PausedByUser', 'VMI was paused by user'));
-  Object.assign(status, {
-    activePods: { [podUid(vmi.uid)]: vmi.nodeName ?? '' },
-    conditions,
-    launcherContainerImageVersion: 'quay.io/kubevirt/virt-launcher:v1.6.0',
-    migrationMethod: 'BlockMigration',
-    migrationTransport: 'Unix',
-    nodeName: vmi.nodeName,
-    qosClass: 'Burstable',
-    selinuxContext: 'none',
-    virtualMachineRevisionName: vmi.owner ? `revision-start-vm-${vmi.owner.uid}-${vmi.owner.generation}` : undefined,
-    volumeStatus: VOLUME_STATUS,
-  });
-  if (running) {
-    status.currentCPUTopology = topology(vmi.currentCpu ?? vmi.cpu);
-    status.interfaces = [
-      {
-        infoSource: vmi.guestOS ? 'domain, guest-agent' : 'domain',
-        interfaceName: vmi.guestOS ? 'eth0' : undefined,
-        ipAddress: vmi.ip,
-        ipAddresses: [vmi.ip],
-        mac: macFor(vmi.uid),
-        name: 'default',
-        podInterfaceName: 'eth0',
-        queueCount: 1,
-      },
-    ];
-    status.machine = MACHINE_STATUS;
-    const atBoot = vmi.memoryAtBoot ?? vmi.memory;
-    const current = vmi.memoryCurrent ?? vmi.memory;
-    const requested = vmi.memoryRequested ?? vmi.memory;
-    status.memory = intern(`mem|${atBoot}|${current}|${requested}`, () => ({ guestAtBoot: atBoot, guestCurrent: current, guestRequested: requested }));
-  }
-  return status;
+  return renderVmiStatus(vmi, SMALL_VMI_STATUS);
 }
 

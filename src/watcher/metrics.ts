@@ -147,7 +147,7 @@ export class Metrics {
 
   readonly isLeader = new Gauge({
     name: 'ssvirt_vm_sync_leader',
-    help: '1 while this process leads (holds the advisory lock), else 0',
+    help: '1 while this process leads (holds the lease), else 0',
     registers: [this.registry],
   });
 
