@@ -143,9 +143,11 @@ const ESSENTIAL_KINDS = new Set(['VirtualMachine', 'VirtualMachineInstance']);
 
 /**
  * A Kubernetes API refusal that no retry fixes, for a list of `kind`: RBAC forbids it (403), or the
- * server has no KubeVirt (404). Null for anything else (401 is re-read and retried, 5xx/429 retried).
+ * server has no KubeVirt (404), or a credential the server never accepted (kube-client.ts). Null for
+ * anything else (a 401 after the credentials worked is re-read and retried, 5xx/429 retried).
  */
 export function fromKubeError(err: unknown, kind: string, scope: string): OperatorError | null {
+  if (err instanceof OperatorError) return err;
   if (!ESSENTIAL_KINDS.has(kind) || (err as { name?: unknown } | null)?.name !== 'KubeApiError') return null;
   const status = (err as { status?: unknown }).status;
   const message = field(err, 'message') ?? '';

@@ -52,7 +52,7 @@ export function schemaProblem(s: SchemaState): OperatorError | null {
   }
   if (s.version === null || s.version < s.expected) {
     return new OperatorError(
-      `the vm_sync schema of database "${s.database}" is at ${s.version ?? 'an older version'}, this ssvirt-vm-sync needs ${s.expected}`,
+      `the vm_sync schema of database "${s.database}" is older than this ssvirt-vm-sync (at ${s.version ?? 'a version without vm_sync.schema_version()'}, needs ${s.expected})`,
       'run `ssvirt-vm-sync migrate` of this version as the database owner',
     );
   }

@@ -2,6 +2,7 @@
 // it), HTTP done here, so the list/watch loop controls timeouts, backpressure and error handling itself.
 import http from 'node:http';
 import https from 'node:https';
+import { OperatorError } from '../lib/operator-error.js';
 import { KubeCredentials } from './kube-auth.js';
 import { apiVersionOf, CORE_RESOURCES, resourcePath, type Kind, type Resource } from './resources.js';
 import { ListFormatError, readList, type ItemHandler, type ListEnvelope } from './list-reader.js';
@@ -64,8 +65,25 @@ export class KubeClient {
     this.credentials = options.credentials ?? KubeCredentials.fromConfig(options.kubeconfig);
   }
 
+  /**
+   * Whether the API server ever accepted these credentials. A 401 before that (and after the
+   * kubeconfig was read again) is a wrong credential, not one that expired mid-run: no retry fixes it.
+   */
+  private accepted = false;
+
   get server(): string {
     return this.credentials.server;
+  }
+
+  /** After the re-read: a credential the server never accepted ends the process (exit 2). */
+  private refused(res: http.IncomingMessage): void {
+    if (res.statusCode !== 401 || this.accepted) return;
+    res.resume();
+    const user = this.credentials.user;
+    throw new OperatorError(
+      `the Kubernetes API server at ${this.server} refused the credentials${user ? ` of user ${JSON.stringify(user)}` : ''} in ${this.credentials.description} (401 Unauthorized)`,
+      'log in again (oc login, or a fresh token in the kubeconfig) or point KUBECONFIG at a kubeconfig whose user this cluster knows',
+    );
   }
 
   /** Makes a resource (one of the instancetype ones, at its discovered version) known to list and watch. */
@@ -194,7 +212,9 @@ export class KubeClient {
     if (res.statusCode !== 401 || signal.aborted) return res;
     res.resume();
     this.credentials.refresh();
-    return this.send('GET', path, params, null, signal);
+    const again = await this.send('GET', path, params, null, signal);
+    this.refused(again);
+    return again;
   }
 
   /** A JSON POST (SelfSubjectAccessReview), answered with its parsed body; 401 handled as for GET. */
@@ -205,6 +225,7 @@ export class KubeClient {
       res.resume();
       this.credentials.refresh();
       res = await this.send('POST', path, {}, text, signal);
+      this.refused(res);
     }
     const answer = await readBody(res, this.options.requestTimeoutMs);
     if ((res.statusCode ?? 0) >= 300) throw statusError(res.statusCode ?? 0, answer);
@@ -230,6 +251,7 @@ export class KubeClient {
       res.resume();
       this.credentials.refresh();
       res = await this.send(method, path, {}, text, signal, contentType);
+      this.refused(res);
     }
     const answer = await readBody(res, this.options.requestTimeoutMs);
     let parsed: unknown = null;
@@ -253,6 +275,7 @@ export class KubeClient {
     return new Promise((resolve, reject) => {
       const req = transport.request(url, { ...opts, signal }, (res) => {
         clearTimeout(timer);
+        if (res.statusCode !== 401) this.accepted = true;
         resolve(res);
       });
       // Only until the headers arrive: a watch body is long-lived by design and has its own idle timeout.

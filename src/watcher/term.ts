@@ -14,7 +14,7 @@ import { ListGate } from './list-pager.js';
 import { ResourceWatch } from './list-watch.js';
 import { MemoryBudget } from './memory-budget.js';
 import { monitorWatches } from './step-down.js';
-import { fromKubeError } from '../lib/operator-error.js';
+import { fromKubeError, OperatorError } from '../lib/operator-error.js';
 import { beginTerm, readClusterIdentity } from './cluster-identity.js';
 import { TermWriter } from './term-writer.js';
 
@@ -79,7 +79,7 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
   try {
     const identity = await withRetry(() => readClusterIdentity(deps.kube, local.signal), {
       what: 'reading the cluster identity',
-      classify: (err) => !isDatabaseError(err),
+      classify: (err) => !isDatabaseError(err) && !(err instanceof OperatorError),
       backoff,
       signal: local.signal,
       logger,

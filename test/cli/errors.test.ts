@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
 import { cleanEnv, plainLines, runCli, STACK, type CliResult } from '../helpers/cli.js';
+import { expectedSchemaVersion } from '../../src/pg/schema-check.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { withDatabase } from '../helpers/server.js';
 import { freePort, tempDir } from '../helpers/watcher.js';
@@ -140,6 +141,38 @@ describe('operator errors of the real CLI', () => {
   test('the schema is missing and MIGRATE=false', async () => {
     const r = await runCli(['run'], cleanEnv({ DATABASE_URL: withDatabase(serverUrl(), emptyDb), KUBECONFIG: kubeconfig, MIGRATE: 'false' }));
     assertOneLine(r, /the vm_sync schema is not installed .*: run `ssvirt-vm-sync migrate` as the database owner/, 'no schema');
+  });
+
+  test('the schema is older than this version (the newest migration missing) and MIGRATE=false', async () => {
+    const older = await createTestDatabase('cli_older');
+    try {
+      // As if the previous release had migrated it: the newest migration's row and columns are gone.
+      const newest = expectedSchemaVersion();
+      await older.pool.query('delete from vm_sync.migrations where name = $1', [newest]);
+      await older.pool.query(`alter table vm_sync.leader drop column if exists watches_term, drop column if exists watches_down,
+                                drop column if exists watches_down_since, drop column if exists watches_reported_at`);
+      const r = await runCli(['run'], cleanEnv({ DATABASE_URL: older.url, KUBECONFIG: kubeconfig, MIGRATE: 'false' }));
+      assertOneLine(
+        r,
+        new RegExp(`the vm_sync schema of database "${older.name}" is older than this ssvirt-vm-sync \\(at \\d+_[\\w-]+, needs ${newest}\\): run \`ssvirt-vm-sync migrate\``),
+        'older schema',
+      );
+    } finally {
+      await older.drop();
+    }
+  });
+
+  test('the API server refuses the token (401) at startup', async () => {
+    const file = path.join(dir, 'badtoken.yaml');
+    fs.writeFileSync(file, kubeconfigText(sim.url, { token: 'not-the-token' }));
+    sim.auth.allow('the-token');
+    try {
+      const r = await runCli(['run'], cleanEnv({ DATABASE_URL: db.url, KUBECONFIG: file, MIGRATE: 'false' }));
+      assertOneLine(r, /the Kubernetes API server at http:\/\/127\.0\.0\.1:\d+ refused the credentials of user "u" in kubeconfig \S+badtoken\.yaml, context "c" \(401 Unauthorized\): log in again/, 'unauthorized');
+      assert.doesNotMatch(r.stderr, /not-the-token/, 'the token is not echoed');
+    } finally {
+      sim.auth.allow('dummy');
+    }
   });
 
   test('the writer role with the default MIGRATE=true', async () => {
