@@ -56,7 +56,12 @@ begin
     'lists', (select coalesce(jsonb_agg(jsonb_build_object(
                   'kind', p.kind, 'scope', p.scope, 'reason', p.reason, 'startedAt', p.started_at, 'updatedAt', p.updated_at,
                   'finishedAt', p.finished_at, 'objects', p.objects, 'pages', p.pages, 'remaining', p.remaining,
-                  'seconds', extract(epoch from coalesce(p.finished_at, p.updated_at) - p.started_at)::float8)
+                  'seconds', extract(epoch from coalesce(p.finished_at, p.updated_at) - p.started_at)::float8,
+                  -- What is left at the rate so far, as of the last save; null when done or not known.
+                  'etaSeconds', case when p.finished_at is null and p.remaining is not null and p.objects > 0
+                                          and p.updated_at > p.started_at
+                                     then round(p.remaining / (p.objects / extract(epoch from p.updated_at - p.started_at)))::float8 end,
+                  'savedSecondsAgo', extract(epoch from now() - p.updated_at)::float8)
                   order by p.kind, p.scope), '[]'::jsonb)
                   from vm_sync.list_progress p),
     'apis', (select coalesce(jsonb_agg(jsonb_build_object('group', x.api_group, 'version', x.version, 'available', x.available, 'checkedAt', x.checked_at)

@@ -50,7 +50,7 @@ export interface SyncStatus {
   };
   watches: Array<{ kind: string; scope: string; resourceVersion: string | null; updatedAt: string; ageSeconds: number; relists: number; lastRelistAt: string | null; watched: boolean }>;
   /** The latest full list per kind and scope: in flight when finishedAt is null. */
-  lists: Array<{ kind: string; scope: string; reason: string | null; startedAt: string; updatedAt: string; finishedAt: string | null; objects: number; pages: number; remaining: number | null; seconds: number }>;
+  lists: Array<{ kind: string; scope: string; reason: string | null; startedAt: string; updatedAt: string; finishedAt: string | null; objects: number; pages: number; remaining: number | null; seconds: number; etaSeconds: number | null; savedSecondsAgo: number }>;
   staged: Array<{ kind: string; live: number; deleted: number }>;
   /** Optional API groups the leader looked for (the instancetype API), as it last found them. */
   apis: Array<{ group: string; version: string | null; available: boolean; checkedAt: string }>;
@@ -123,16 +123,19 @@ export function formatStatus(s: SyncStatus): string {
     lines.push('', 'Full lists (latest per watch)');
     lines.push(
       textTable(
-        ['kind', 'scope', 'reason', 'state', 'objects', 'pages', 'rate', 'remaining'],
+        ['kind', 'scope', 'reason', 'state', 'objects', 'pages', 'rate', 'remaining', 'eta'],
         s.lists.map((p) => [
           p.kind,
           p.scope || '(cluster)',
           p.reason,
-          p.finishedAt ? `done ${ago(p.finishedAt, now)}` : `listing for ${shortDuration(p.seconds)}`,
+          p.finishedAt
+            ? `done ${ago(p.finishedAt, now)}`
+            : `listing for ${shortDuration(p.seconds)}${p.savedSecondsAgo > 60 ? `, no news for ${shortDuration(p.savedSecondsAgo)}` : ''}`,
           p.objects,
           p.pages,
           p.seconds > 0 ? `${Math.round(p.objects / p.seconds)}/s` : '-',
           p.finishedAt ? '' : p.remaining ?? 'unknown',
+          p.finishedAt ? '' : p.etaSeconds !== null ? `~${shortDuration(p.etaSeconds)}` : 'unknown',
         ]),
         '  ',
       ),

@@ -200,6 +200,11 @@ export class LeaderSession {
     await this.run((c) => c.query('select vm_sync.record_api($1, $2, $3)', [group, version, available]));
   }
 
+  /** Progress of full lists, for `status` (vm_sync.save_list_progress, fenced in SQL). */
+  async saveListProgress(rows: readonly unknown[]): Promise<void> {
+    await this.run((c) => c.query('select vm_sync.save_list_progress($1::jsonb)', [JSON.stringify(rows)]));
+  }
+
   /** True when vm_sync.snapshots was emptied (TRUNCATE) after the saved checkpoints (sql/080_leader.sql). */
   async stagingLost(): Promise<boolean> {
     const r = await this.run((c) => c.query<{ lost: boolean }>('select vm_sync.staging_lost() as lost'));

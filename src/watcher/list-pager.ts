@@ -33,6 +33,11 @@ export interface ListPagerDeps {
   kube: Pick<KubeClient, 'listStream' | 'apiVersionOf'>;
   /** Writes one sub-batch of ADDED events (retrying database failures itself). */
   apply: (events: WatchEvent[]) => Promise<void>;
+  /**
+   * After each page: the list's objects and pages so far (from zero again when an expired continue
+   * token restarts it) and the server's remainingItemCount (absent on the last page, or not given).
+   */
+  onPage?: (progress: { objects: number; pages: number; remaining?: number }) => void;
   /** Called whenever the API server answers (a page's headers, its items): for step-down's health. */
   onContact?: () => void;
   budget: MemoryBudget;
@@ -222,6 +227,8 @@ async function listOnce(kind: Kind, scope: string, deps: ListPagerDeps, signal: 
         pages++;
         cont = envelope.metadata?.continue || undefined;
         resourceVersion = envelope.metadata?.resourceVersion ?? resourceVersion;
+        const remaining = envelope.metadata?.remainingItemCount;
+        deps.onPage?.({ objects, pages, remaining: cont && typeof remaining === 'number' && remaining >= 0 ? remaining : undefined });
         // The last sub-batch of a page is written while the next page is read.
         await pipeline.send();
       } while (cont);

@@ -10,7 +10,7 @@ import type { Logger } from '../lib/log.js';
 import { setResourceVersion, type Metrics } from './metrics.js';
 import { BatcherClosedError } from './batcher.js';
 import { isDatabaseError } from '../pg/errors.js';
-import { ListProgress } from './list-progress.js';
+import { ListProgress, type SaveListProgress } from './list-progress.js';
 import { oversizeReject, prepareEvent, prepareObject, type Checkpoint, type WatchEvent } from './events.js';
 import type { ObjectLimits } from './limits.js';
 import { LineSkimmer, type Skimmed } from './line-skim.js';
@@ -51,6 +51,8 @@ export interface WatchDeps {
   budget: MemoryBudget;
   /** Lists of all streams take turns through it. */
   gate: ListGate;
+  /** Where list progress goes for `status` (the leader session, fenced); none in unit tests. */
+  saveProgress?: SaveListProgress;
 }
 
 /** Why a stream that did not fail ended: the server closed it, or this side cut it. */
@@ -120,27 +122,32 @@ export class ResourceWatch {
     const { kube, store, options, metrics, budget, gate } = this.deps;
     metrics?.relists.inc({ kind: this.kind, reason });
     this.logger.info({ reason }, 'listing');
-    const progress = new ListProgress(this.kind, this.logger, metrics);
-    const result = await listAll(
-      this.kind,
-      this.scope,
-      {
-        kube,
-        apply: (events) => {
-          progress.page(events.length, undefined);
-          return store.writeListPage(this.kind, this.scope, events);
+    const progress = new ListProgress({ kind: this.kind, scope: this.scope, reason, logger: this.logger, metrics, save: this.deps.saveProgress });
+    let result: Awaited<ReturnType<typeof listAll>>;
+    try {
+      result = await listAll(
+        this.kind,
+        this.scope,
+        {
+          kube,
+          apply: (events) => store.writeListPage(this.kind, this.scope, events),
+          onPage: (p) => progress.page(p.objects, p.pages, p.remaining),
+          onContact: () => (this.lastContactAt = Date.now()),
+          budget,
+          gate,
+          options,
+          logger: this.logger,
+          metrics,
         },
-        onContact: () => (this.lastContactAt = Date.now()),
-        budget,
-        gate,
-        options,
-        logger: this.logger,
-        metrics,
-      },
-      signal,
-      this.logger,
-    ).finally(() => progress.done());
-    await store.finishList(this.kind, this.scope, result.uids, result.resourceVersion);
+        signal,
+        this.logger,
+      );
+      await store.finishList(this.kind, this.scope, result.uids, result.resourceVersion);
+    } catch (err) {
+      progress.done(false);
+      throw err;
+    }
+    progress.done();
     this.awaitingList = false;
     this.logger.info({ objects: result.objects, pages: result.pages, pageRetries: result.pageRetries, resourceVersion: result.resourceVersion }, 'listed');
     return result.resourceVersion;

@@ -105,6 +105,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly listEta = new Gauge({
+    name: 'ssvirt_vm_sync_list_eta_seconds',
+    help: 'Estimated seconds left of the current full list, from remainingItemCount and the rate so far (0 when done or unknown)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   readonly listRemaining = new Gauge({
     name: 'ssvirt_vm_sync_list_remaining_objects',
     help: "The API server's remainingItemCount of the current full list (0 when done or not given)",

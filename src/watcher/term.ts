@@ -56,7 +56,21 @@ export async function runTerm(session: LeaderSession, term: string, deps: TermDe
   const api = deps.instancetypes ?? new InstancetypeApi(logger);
   const watchesOf = (resources: readonly Resource[]): ResourceWatch[] =>
     resources.flatMap((r) =>
-      scopesOf(r, config.namespaces).map((scope) => new ResourceWatch(r.kind, scope, { kube: deps.kube, sink: batcher, store: writer, options: { ...config, backoff, limits: { maxBytes: config.maxObjectBytes, maxDepth: config.maxObjectDepth } }, logger, metrics, budget, gate })),
+      scopesOf(r, config.namespaces).map(
+        (scope) =>
+          new ResourceWatch(r.kind, scope, {
+            kube: deps.kube,
+            sink: batcher,
+            store: writer,
+            options: { ...config, backoff, limits: { maxBytes: config.maxObjectBytes, maxDepth: config.maxObjectDepth } },
+            logger,
+            metrics,
+            budget,
+            gate,
+            // For `status`: through the leader session, so a deposed leader cannot overwrite it.
+            saveProgress: (rows) => session.saveListProgress(rows),
+          }),
+      ),
     );
   // Grows when the instancetype API is found; readiness and the step-down monitor read it live.
   const watches: ResourceWatch[] = watchesOf(CORE_RESOURCES);
