@@ -40,6 +40,13 @@ describe('rendered overlays', { skip }, () => {
       const roles = rendered.get(dir)!.filter((d) => d.kind === 'Role' || d.kind === 'ClusterRole');
       assert.ok(roles.length > 0);
       for (const r of roles) assert.deepEqual(roleProblems(r), []);
+      // The cluster identity: get of the kube-system namespace, by name and nothing more.
+      const identity = roles.flatMap((r) => r.rules ?? []).filter((rule: Doc) => (rule.resources ?? []).includes('namespaces'));
+      assert.deepEqual(
+        identity.map((rule: Doc) => [rule.apiGroups, rule.resourceNames, rule.verbs]),
+        [[[''], ['kube-system'], ['get']]],
+        'the watcher reads namespace kube-system (its uid keys the checkpoints) and no other',
+      );
       const bindings = rendered.get(dir)!.filter((d) => d.kind === 'RoleBinding' || d.kind === 'ClusterRoleBinding');
       const names = new Set(roles.map((r) => `${r.kind}/${r.metadata.name}`));
       for (const b of bindings) {
@@ -147,6 +154,14 @@ describe('the checkers refuse what they must', { skip }, () => {
     const events = { kind: 'Role', metadata: { name: 'e' }, rules: [{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch', 'delete'] }] };
     assert.deepEqual(roleProblems(events), ['Role e: delete core/events']);
     assert.ok(roleProblems({ kind: 'ClusterRole', metadata: { name: 'a' }, aggregationRule: { clusterRoleSelectors: [] } }).length > 0);
+  });
+
+  test('the kube-system rule widened to every namespace', () => {
+    const role = clone(rendered.get('deploy/overlays/kubernetes')!.find((d) => d.kind === 'ClusterRole')!);
+    const rule = role.rules.find((r: Doc) => (r.resources ?? []).includes('namespaces'));
+    assert.ok(rule, 'the rendered role reads kube-system');
+    delete rule.resourceNames;
+    assert.ok(roleProblems(role).some((p) => /get core\/namespaces of every namespace/.test(p)), JSON.stringify(roleProblems(role)));
   });
 
   test('credential detection', () => {

@@ -40,6 +40,12 @@ test('the checker of rules refuses what it must (so the manifest test can fail)'
   assert.deepEqual(ruleProblems({ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get'] }), ['get apps/deployments']);
   assert.deepEqual(ruleProblems({ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }), ['get core/secrets']);
   assert.deepEqual(ruleProblems({ apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstances/console'], verbs: ['get'] }), ['get kubevirt.io/virtualmachineinstances/console']);
+  assert.deepEqual(ruleProblems({ apiGroups: [''], resources: ['namespaces'], resourceNames: ['kube-system'], verbs: ['get'] }), []);
+  assert.deepEqual(ruleProblems({ apiGroups: [''], resources: ['namespaces'], verbs: ['get'] }), ['get core/namespaces of every namespace (only resourceNames: [kube-system])']);
+  assert.deepEqual(ruleProblems({ apiGroups: [''], resources: ['namespaces'], resourceNames: ['kube-system', 'ssvirt'], verbs: ['get'] }), [
+    'get core/namespaces named kube-system, ssvirt (only resourceNames: [kube-system])',
+  ]);
+  assert.deepEqual(ruleProblems({ apiGroups: [''], resources: ['namespaces'], resourceNames: ['kube-system'], verbs: ['get', 'list'] }), ['list core/namespaces']);
   assert.ok(ruleProblems({ nonResourceURLs: ['/metrics'], verbs: ['get'] }).length > 0);
   assert.ok(roleProblems({ kind: 'ClusterRole', metadata: { name: 'x' }, aggregationRule: {} }).length > 0);
 });
@@ -58,6 +64,8 @@ test('every Role and ClusterRole under deploy/ is read-only (Events create/patch
     'list virtualmachines', 'watch virtualmachines', 'list virtualmachineinstances', 'watch virtualmachineinstances',
     'list virtualmachineclusterinstancetypes', 'watch virtualmachineclusterinstancetypes',
     'list virtualmachineinstancetypes', 'watch virtualmachineinstancetypes', 'list controllerrevisions', 'watch controllerrevisions',
+    // The cluster identity (the kube-system namespace's uid): without it the checkpoints are keyed by the URL.
+    'get namespaces',
   ]) {
     assert.ok(granted.has(needed), `the watcher needs ${needed}`);
   }
