@@ -122,7 +122,7 @@ async function databaseChecks(input: DoctorInput): Promise<Check[]> {
 }
 
 async function kubernetesChecks(input: DoctorInput): Promise<Check[]> {
-  const names = ['kubeconfig and cluster', 'RBAC: list and watch', 'instancetype API'];
+  const names = ['kubeconfig and cluster', 'RBAC: list and watch', 'RBAC: cluster identity', 'instancetype API'];
   const out: Check[] = [];
   const skipRest = (): Check[] => [...out, ...names.slice(out.length).map((name) => ({ name, verdict: 'skip' as const, detail: 'an earlier step failed' }))];
   const signal = AbortSignal.timeout(Math.max(input.timeoutMs * 4, 10_000));
@@ -137,45 +137,91 @@ async function kubernetesChecks(input: DoctorInput): Promise<Check[]> {
     out.push(fail(names[0]!, err, fix));
     return skipRest();
   }
-  // Which resources: VMs and VMIs always; the instancetype ones when that API is served.
-  let group: Awaited<ReturnType<KubeClient['discoverGroup']>> = null;
-  let discovery: unknown = null;
-  try {
-    group = await kube.discoverGroup(INSTANCETYPE_GROUP, signal);
-  } catch (err) {
-    discovery = err;
-  }
-  const resources: Resource[] = [...CORE_RESOURCES, ...(group ? instancetypeResources(group.preferredVersion) : [])];
-  try {
+  const who = kube.credentials.user ?? 'this identity';
+  /** The SelfSubjectAccessReviews of `verbs` on `resources`, as "verb resource.group scope" of each denied. */
+  const denials = async (resources: readonly Resource[], verbs: readonly string[]): Promise<{ asked: number; denied: string[] }> => {
     const denied: string[] = [];
     let asked = 0;
     for (const r of resources) {
       for (const scope of scopesOf(r, input.namespaces)) {
-        for (const verb of ['list', 'watch']) {
+        for (const verb of verbs) {
           asked++;
-          const review = await kube.post(
-            '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
-            { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb, group: r.group, resource: r.plural, ...(scope ? { namespace: scope } : {}) } } },
-            signal,
-          );
-          const status = (review.body as { status?: { allowed?: boolean } }).status;
-          if (!status?.allowed) denied.push(`${verb} ${r.plural}${r.group ? `.${r.group}` : ''} ${scope ? `in ${scope}` : 'cluster-wide'}`);
+          if (!(await allowed(kube, { verb, group: r.group, resource: r.plural, ...(scope ? { namespace: scope } : {}) }, signal))) {
+            denied.push(`${verb} ${r.plural}${r.group ? `.${r.group}` : ''} ${scope ? `in ${scope}` : 'cluster-wide'}`);
+          }
         }
       }
     }
+    return { asked, denied };
+  };
+  // VMs and VMIs: without them the watcher cannot start (exit 2 on the cold-start list).
+  try {
+    const { asked, denied } = await denials(CORE_RESOURCES, ['list', 'watch']);
     out.push(
       denied.length
-        ? { name: names[1]!, verdict: 'fail', detail: `denied: ${denied.join('; ')}`, fix: `grant get, list and watch on those resources to ${kube.credentials.user ?? 'this identity'} (deploy/ has the ClusterRole)` }
-        : { name: names[1]!, verdict: 'ok', detail: `${asked} SelfSubjectAccessReviews allowed (${resources.map((r) => r.plural).join(', ')})` },
+        ? { name: names[1]!, verdict: 'fail', detail: `denied: ${denied.join('; ')}`, fix: `grant get, list and watch on those resources to ${who} (deploy/ has the ClusterRole)` }
+        : { name: names[1]!, verdict: 'ok', detail: `${asked} SelfSubjectAccessReviews allowed (${CORE_RESOURCES.map((r) => r.plural).join(', ')})` },
     );
   } catch (err) {
     out.push(fail(names[1]!, err, 'the API server must answer SelfSubjectAccessReview (authorization.k8s.io/v1)'));
     return skipRest();
   }
-  if (discovery) out.push(fail(names[2]!, discovery, 'check the API server'));
-  else if (group) out.push({ name: names[2]!, verdict: 'ok', detail: `${INSTANCETYPE_GROUP} served at ${group.preferredVersion}` });
-  else out.push({ name: names[2]!, verdict: 'warn', detail: `${INSTANCETYPE_GROUP} is not served`, fix: 'VMs and VMIs sync; VMs created from an instancetype get their size only while they run (install the instancetype API to size stopped ones)' });
+  // The cluster identity: without it the watcher keys its checkpoints by the server URL (a warning).
+  try {
+    const ok = await allowed(kube, { verb: 'get', group: '', resource: 'namespaces', name: 'kube-system' }, signal);
+    out.push(
+      ok
+        ? { name: names[2]!, verdict: 'ok', detail: 'get namespace kube-system allowed (its uid identifies the cluster)' }
+        : {
+            name: names[2]!,
+            verdict: 'warn',
+            detail: 'denied: get namespace kube-system; the checkpoints are keyed by the API server URL instead of the cluster',
+            fix: `grant get on namespaces with resourceNames [kube-system] to ${who} (deploy/ has the rule)`,
+          },
+    );
+  } catch (err) {
+    out.push(fail(names[2]!, err, 'the API server must answer SelfSubjectAccessReview (authorization.k8s.io/v1)'));
+    return skipRest();
+  }
+  // The instancetype API is optional; served but unreadable, its watches never start (/readyz stays false).
+  let group: Awaited<ReturnType<KubeClient['discoverGroup']>>;
+  try {
+    group = await kube.discoverGroup(INSTANCETYPE_GROUP, signal);
+  } catch (err) {
+    out.push(fail(names[3]!, err, 'check the API server'));
+    return out;
+  }
+  if (!group) {
+    out.push({ name: names[3]!, verdict: 'warn', detail: `${INSTANCETYPE_GROUP} is not served`, fix: 'VMs and VMIs sync; VMs created from an instancetype get their size only while they run (install the instancetype API to size stopped ones)' });
+    return out;
+  }
+  const resources = instancetypeResources(group.preferredVersion);
+  try {
+    const { asked, denied } = await denials(resources, ['list', 'watch']);
+    out.push(
+      denied.length
+        ? {
+            name: names[3]!,
+            verdict: 'fail',
+            detail: `${INSTANCETYPE_GROUP} served at ${group.preferredVersion}, but denied: ${denied.join('; ')}`,
+            fix: `grant get, list and watch on those resources to ${who} (deploy/ has the ClusterRole): the watcher watches them when the API is served`,
+          }
+        : { name: names[3]!, verdict: 'ok', detail: `${INSTANCETYPE_GROUP} served at ${group.preferredVersion}; ${asked} SelfSubjectAccessReviews allowed (${resources.map((r) => r.plural).join(', ')})` },
+    );
+  } catch (err) {
+    out.push(fail(names[3]!, err, 'the API server must answer SelfSubjectAccessReview (authorization.k8s.io/v1)'));
+  }
   return out;
+}
+
+/** One SelfSubjectAccessReview: may the caller do this? */
+async function allowed(kube: KubeClient, attributes: Record<string, string>, signal: AbortSignal): Promise<boolean> {
+  const review = await kube.post(
+    '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+    { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: attributes } },
+    signal,
+  );
+  return (review.body as { status?: { allowed?: boolean } }).status?.allowed === true;
 }
 
 function tcpProbe(host: string, port: number, timeoutMs: number): Promise<void> {

@@ -9,6 +9,7 @@ import pg from 'pg';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
 import { cleanEnv, runCli, STACK } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { pgbouncerMissing, startPgBouncer } from '../helpers/pgbouncer.js';
 import { withDatabase } from '../helpers/server.js';
 import { freePort, tempDir } from '../helpers/watcher.js';
 
@@ -28,6 +29,10 @@ interface Report {
   ok: boolean;
   checks: Array<{ name: string; verdict: string; detail: string; fix?: string }>;
 }
+
+const vmRule = { verbs: ['get', 'list', 'watch'], apiGroups: ['kubevirt.io'], resources: ['virtualmachines', 'virtualmachineinstances'] };
+const instancetypeRule = { verbs: ['get', 'list', 'watch'], apiGroups: ['instancetype.kubevirt.io', 'apps'], resources: ['*'] };
+const identityRule = { verbs: ['get'], apiGroups: [''], resources: ['namespaces'] };
 
 describe('doctor', () => {
   let db: TestDatabase;
@@ -65,12 +70,17 @@ describe('doctor', () => {
     dir = tempDir('doctor');
     sim.auth.allow('good', { user: 'watcher' });
     sim.auth.allow('no-rbac', { user: 'nobody', rules: [{ verbs: ['get'], apiGroups: ['kubevirt.io'], resources: ['virtualmachines'] }] });
+    // VMs and VMIs readable; the instancetype API served but not readable by this identity.
+    sim.auth.allow('no-instancetypes', { user: 'partial', rules: [vmRule, identityRule] });
+    // Everything read, but not the kube-system namespace: the cluster identity falls back to the URL.
+    sim.auth.allow('no-identity', { user: 'urlonly', rules: [vmRule, instancetypeRule] });
     kubeconfig = kc(sim.url, 'good');
     await admin(`create database ${emptyDb} template template0`);
     await admin(`create role ${reader} login password '${password}' in role vm_sync_reader`);
   });
 
   after(async () => {
+    await stopBouncer();
     await sim?.close();
     await bare?.close();
     await db?.drop();
@@ -83,7 +93,7 @@ describe('doctor', () => {
     assert.equal(code, 0, text);
     assert.deepEqual(
       report.checks.map((c) => c.name),
-      ['database URL', 'database server answers', 'authentication', 'schema version', 'role privileges', 'kubeconfig and cluster', 'RBAC: list and watch', 'instancetype API', 'pooler (session mode)'],
+      ['database URL', 'database server answers', 'authentication', 'schema version', 'role privileges', 'kubeconfig and cluster', 'RBAC: list and watch', 'RBAC: cluster identity', 'instancetype API', 'pooler (session mode)'],
     );
     assert.ok(report.checks.every((c) => c.verdict === 'ok'), text);
     assert.equal(text.trim().split('\n').length, report.checks.length, 'one line per check');
@@ -99,7 +109,18 @@ describe('doctor', () => {
     ['role privileges', 'a reader role for the watcher', () => ({ DATABASE_URL: roleUrl() }), /grant vm_sync_writer to/],
     ['kubeconfig and cluster', 'a kubeconfig file that does not exist', () => ({ KUBECONFIG: path.join(dir, 'missing') }), /point KUBECONFIG/],
     ['RBAC: list and watch', 'a token without list and watch', () => ({ KUBECONFIG: kc(sim.url, 'no-rbac') }), /denied: list virtualmachines\.kubevirt\.io cluster-wide/],
+    [
+      'instancetype API',
+      'the instancetype API is served but RBAC forbids reading it',
+      () => ({ KUBECONFIG: kc(sim.url, 'no-instancetypes') }),
+      /instancetype\.kubevirt\.io served at v1beta1, but denied: list virtualmachineclusterinstancetypes\.instancetype\.kubevirt\.io cluster-wide.*list controllerrevisions\.apps.*; fix: grant get, list and watch on those resources to u/,
+    ],
+    ['pooler (session mode)', 'the database URL goes through a transaction-pooling PgBouncer', () => ({ DATABASE_URL: pooledUrl }), /transaction pooling.*pool_mode = session/],
   ];
+  /** Set once a transaction-mode PgBouncer runs (the pooler case); skipped without the binary. */
+  let pooledUrl = '';
+  let stopBouncer = async (): Promise<void> => undefined;
+  const skipOf = (step: string): string | false => (step === 'pooler (session mode)' ? pgbouncerMissing() ?? false : false);
   let deadPort = 0;
   // Through the URL API: the embedded server's URL carries the admin's password, which a string
   // replace of 'postgres@' would leave in place (and log in as the admin after all).
@@ -112,8 +133,13 @@ describe('doctor', () => {
   const roleUrl = (): string => asRole(db.url, reader, password);
 
   for (const [step, what, env, fix] of broken) {
-    test(`names "${step}" first when ${what}`, async () => {
+    test(`names "${step}" first when ${what}`, { skip: skipOf(step) }, async () => {
       deadPort ||= await freePort();
+      if (step === 'pooler (session mode)' && !pooledUrl) {
+        const b = await startPgBouncer(db.url, 'transaction');
+        pooledUrl = b.url;
+        stopBouncer = () => b.stop();
+      }
       const { code, report, text } = await doctor(env());
       assert.equal(code, 1, text);
       assert.equal(firstFailure(report), step, text);
@@ -123,6 +149,17 @@ describe('doctor', () => {
       assert.match(line, /; fix: /);
     });
   }
+
+  test('RBAC without the kube-system namespace is a warning (the checkpoints are keyed by the URL), not a failure', async () => {
+    const { code, report, text } = await doctor({ KUBECONFIG: kc(sim.url, 'no-identity') });
+    assert.equal(code, 0, text);
+    const check = report.checks.find((c) => c.name === 'RBAC: cluster identity')!;
+    assert.equal(check.verdict, 'warn', text);
+    assert.match(check.detail, /denied: get namespace kube-system/);
+    assert.match(check.fix ?? '', /grant get on namespaces with resourceNames \[kube-system\] to u/);
+    assert.match(text, /^WARN +RBAC: cluster identity +denied: get namespace kube-system.*; fix: /m);
+    assert.equal(report.checks.find((c) => c.name === 'instancetype API')!.verdict, 'ok', 'the later steps still run');
+  });
 
   test('a cluster without the instancetype API is a warning, not a failure', async () => {
     const { code, report, text } = await doctor({ KUBECONFIG: kc(bare.url, 'anything') });
