@@ -37,6 +37,8 @@ export interface BenchOptions {
   latencySeconds: number;
   /** Latency is measured at scales up to this many VMs (its cold start alone dominates beyond). */
   latencyMaxVms: number;
+  /** Batch sizes of the ingest section (default: all of BATCH_SIZES). */
+  batchSizes?: number[];
   outDir: string;
   quiet: boolean;
 }
@@ -75,6 +77,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     else if (arg === '--latency-rate') opts.latencyRate = Number(value());
     else if (arg === '--latency-seconds') opts.latencySeconds = Number(value());
     else if (arg === '--latency-max-vms') opts.latencyMaxVms = Number(value());
+    else if (arg === '--batch-sizes') opts.batchSizes = value().split(',').map(Number);
     else if (arg === '--out') opts.outDir = path.resolve(value());
     else if (arg === '--quiet') opts.quiet = true;
     else throw new Error(`unknown argument ${arg}`);
@@ -109,6 +112,7 @@ export async function runBench(opts: BenchOptions, command: string): Promise<Res
     if (opts.only.has('ingest')) {
       await section('ingest', async () => {
         scale.ingest = await benchIngest(vms, {
+          ...(opts.batchSizes ? { batchSizes: opts.batchSizes } : {}),
           baselineBudgetMs: opts.baselineBudgetSeconds * 1000,
           setBudgetMs: opts.ingestBudgetSeconds * 1000,
           progress,
