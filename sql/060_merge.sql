@@ -120,12 +120,14 @@ drop function if exists vm_sync.merge(text[], text[]);
 create or replace function vm_sync.merge(p_namespaces text[], p_vm_names text[], p_all boolean default false)
 returns jsonb
 language plpgsql volatile
--- Plan every call with its actual arrays: the join to public.vms (which has no index of ours on
--- namespace, vm_name) must be a hash join, and only the real row count tells the planner so.
+-- Plan every call with its actual arrays: a batch reaches public.vms (which has no index of ours on
+-- namespace, vm_name) by primary key through the ids vm_row_ids found, reconcile by a hash join,
+-- and only the real values tell the planner which.
 set plan_cache_mode = force_custom_plan
 as $$
 declare
   seqs bigint[];
+  ids  text[];
 begin
   -- VMs a previous merge had to leave (their row was locked) are merged with this call's.
   if p_all then
@@ -138,6 +140,16 @@ begin
   end if;
   if not p_all and coalesce(cardinality(p_namespaces), 0) = 0 then
     return jsonb_build_object('vms_updated', 0, 'field_updates', '[]'::jsonb);
+  end if;
+  -- The rows to consider: a batch's through vm_sync.vm_rows (sql/055_vm_rows.sql), by primary key;
+  -- everything (reconcile) by one hash join, after which the lookup is made exact.
+  if p_all then
+    perform vm_sync.sync_vm_rows();
+  else
+    ids := vm_sync.vm_row_ids(p_namespaces, p_vm_names);
+    if cardinality(ids) = 0 then
+      return jsonb_build_object('vms_updated', 0, 'field_updates', '[]'::jsonb);
+    end if;
   end if;
 
   with desired as (
@@ -165,6 +177,7 @@ begin
       from public.vms v
       join desired d on v.namespace = d.namespace and v.vm_name = d.vm_name
      where v.deleted_at is null
+       and (p_all or v.id = any(ids))
   ),
   diff as (
     select t.*,
