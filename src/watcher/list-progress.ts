@@ -94,7 +94,9 @@ export class ListProgress {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (!ok) {
+      // Nothing more is saved, not even a state still pending: a failed list must not read as done.
       this.ended = true;
+      this.dirty = false;
       return;
     }
     this.remaining = 0;

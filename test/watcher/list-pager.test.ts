@@ -63,6 +63,18 @@ describe('list pager', () => {
     assert.equal(result.uids.length, VMS);
   });
 
+  test("each page reports the list's totals and the server's remainingItemCount, none on the last page", async () => {
+    const { d } = deps();
+    const seen: Array<{ objects: number; pages: number; remaining?: number }> = [];
+    d.onPage = (p) => seen.push(p);
+    // Cluster-wide: the simulator, unlike a real server, gives remainingItemCount only there.
+    await listAll('VirtualMachine', '', d, new AbortController().signal, logger);
+    assert.equal(seen.length, 40);
+    assert.deepEqual(seen[0], { objects: 10, pages: 1, remaining: VMS - 10 });
+    assert.deepEqual(seen[38], { objects: 390, pages: 39, remaining: 10 });
+    assert.deepEqual(seen[39], { objects: VMS, pages: 40, remaining: undefined });
+  });
+
   test('a 429 with Retry-After on a page and a connection cut in the middle of another resume there', async () => {
     const { d, names } = deps();
     sim.resetCounters();
