@@ -146,11 +146,10 @@ describe('operator errors of the real CLI', () => {
   test('the schema is older than this version (the newest migration missing) and MIGRATE=false', async () => {
     const older = await createTestDatabase('cli_older');
     try {
-      // As if the previous release had migrated it: the newest migration's row and columns are gone.
+      // As if the previous release had migrated it: the newest migration is not recorded. (What it
+      // added may stay: the check reads the migrations table, before anything uses the schema.)
       const newest = expectedSchemaVersion();
       await older.pool.query('delete from vm_sync.migrations where name = $1', [newest]);
-      await older.pool.query(`alter table vm_sync.leader drop column if exists watches_term, drop column if exists watches_down,
-                                drop column if exists watches_down_since, drop column if exists watches_reported_at`);
       const r = await runCli(['run'], cleanEnv({ DATABASE_URL: older.url, KUBECONFIG: kubeconfig, MIGRATE: 'false' }));
       assertOneLine(
         r,
