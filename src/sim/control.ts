@@ -115,7 +115,7 @@ async function vmAction(sim: Simulator, method: string, ns: string, name: string
 function fault(sim: Simulator, name: string, body: Record<string, unknown>, res: ServerResponse): unknown {
   switch (name) {
     case 'drop-streams':
-      return { dropped: sim.dropStreams({ graceful: body.graceful === true }) };
+      return { dropped: sim.dropStreams({ graceful: body.graceful === true, resource: body.resource === undefined ? undefined : resourceOf(String(body.resource)) }) };
     case 'stall-streams':
       return sim.stallStreams({ newStreams: body.newStreams !== false });
     case 'resume':
@@ -123,7 +123,11 @@ function fault(sim: Simulator, name: string, body: Record<string, unknown>, res:
     case 'compact':
       return sim.compact(body.resourceVersion === undefined ? undefined : num(body.resourceVersion, 'resourceVersion'));
     case 'fail-410':
-      return sim.fail410OnNextWatch(body.mode === 'http' ? 'http' : 'event', body.count === undefined ? 1 : num(body.count, 'count'));
+      return sim.fail410OnNextWatch(
+        body.mode === 'http' ? 'http' : 'event',
+        body.count === undefined ? 1 : num(body.count, 'count'),
+        body.resource === undefined ? undefined : resourceOf(String(body.resource)),
+      );
     case 'expired-mode':
       return sim.setExpiredMode(body.mode === 'http' ? 'http' : 'event');
     case 'fail-requests':

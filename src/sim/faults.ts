@@ -1,5 +1,6 @@
 // Fault injection state, consulted by the HTTP layer on every Kubernetes API request
 // (never for the /sim/v1 control API, so a test can always reach its controls).
+import type { Resource } from './store.js';
 
 /** How a watch is told its resourceVersion is too old. The real API server (watch cache) answers
  * 200 and streams one ERROR event carrying a 410 Expired Status; 'http' answers HTTP 410 instead. */
@@ -57,18 +58,19 @@ export class Faults {
   slowMs = 0;
   /** New watch streams are stalled too (no headers, no events) while set. */
   stallNew = false;
-  private forced410: ExpiredMode[] = [];
+  private forced410: Array<{ mode: ExpiredMode; resource?: Resource }> = [];
   private failure?: ActiveFailure;
   private pageFailures: Array<Required<Pick<ListPageFailureOptions, 'page' | 'status' | 'count' | 'mode'>> & ListPageFailureOptions> = [];
 
-  /** The next `count` watches fail with 410 Expired whatever their resourceVersion. */
-  fail410OnNextWatch(mode: ExpiredMode = 'event', count = 1): void {
-    for (let i = 0; i < count; i++) this.forced410.push(mode);
+  /** The next `count` watches (of `resource` only, when given) fail with 410 Expired whatever their resourceVersion. */
+  fail410OnNextWatch(mode: ExpiredMode = 'event', count = 1, resource?: Resource): void {
+    for (let i = 0; i < count; i++) this.forced410.push({ mode, resource });
   }
 
-  /** Consumes one forced 410, if any. */
-  takeForced410(): ExpiredMode | undefined {
-    return this.forced410.shift();
+  /** Consumes one forced 410 that applies to a watch of `resource`, if any. */
+  takeForced410(resource: Resource): ExpiredMode | undefined {
+    const k = this.forced410.findIndex((f) => !f.resource || f.resource === resource);
+    return k < 0 ? undefined : this.forced410.splice(k, 1)[0]!.mode;
   }
 
   failRequests(opts: FailRequestsOptions): void {

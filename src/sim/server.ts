@@ -349,7 +349,7 @@ export class ApiServer {
         },
       },
     );
-    const forced = this.faults.takeForced410();
+    const forced = this.faults.takeForced410(route.resource);
     const expire = (mode: 'event' | 'http', message: string): void => {
       this.counters.watchesExpired++;
       if (mode === 'http') sendStatus(res, 410, message);
@@ -377,9 +377,9 @@ export class ApiServer {
     this.served = on ? RESOURCES : RESOURCES.filter((r) => groupOf(r) !== 'instancetype.kubevirt.io');
   }
 
-  /** Ends every open watch: abruptly (socket destroyed) or cleanly (terminating chunk). */
-  dropStreams(graceful = false): number {
-    const all = [...this.streams];
+  /** Ends every open watch (of `resource` only, when given): abruptly (socket destroyed) or cleanly (terminating chunk). */
+  dropStreams(graceful = false, resource?: Resource): number {
+    const all = [...this.streams].filter((s) => !resource || s.spec.resource === resource);
     for (const s of all) (graceful ? s.end(false) : s.drop());
     return all.length;
   }

@@ -294,9 +294,9 @@ export class Simulator extends EventEmitter {
 
   // ---- faults -----------------------------------------------------------------------------
 
-  /** Cuts every open watch stream: abruptly by default (socket destroyed), or cleanly. Returns how many. */
-  dropStreams(opts: { graceful?: boolean } = {}): number {
-    return this.api.dropStreams(opts.graceful ?? false);
+  /** Cuts every open watch stream (of one resource, if given): abruptly by default (socket destroyed), or cleanly. Returns how many. */
+  dropStreams(opts: { graceful?: boolean; resource?: Resource } = {}): number {
+    return this.api.dropStreams(opts.graceful ?? false, opts.resource);
   }
   /** Open streams (and, unless newStreams is false, new ones) go silent, connections kept, until resume(). */
   stallStreams(opts: { newStreams?: boolean } = {}): void {
@@ -312,9 +312,9 @@ export class Simulator extends EventEmitter {
   compact(resourceVersion?: number): void {
     this.store.compact(resourceVersion);
   }
-  /** The next `count` watches fail with 410 Expired, as an HTTP status or an in-stream ERROR event. */
-  fail410OnNextWatch(mode: ExpiredMode = 'event', count = 1): void {
-    this.faults.fail410OnNextWatch(mode, count);
+  /** The next `count` watches (of one resource, if given) fail with 410 Expired, as an HTTP status or an in-stream ERROR event. */
+  fail410OnNextWatch(mode: ExpiredMode = 'event', count = 1, resource?: Resource): void {
+    this.faults.fail410OnNextWatch(mode, count, resource);
   }
   /** How watches from compacted resourceVersions are refused: 'event' (real default) or 'http'. */
   setExpiredMode(mode: ExpiredMode): void {

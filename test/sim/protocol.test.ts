@@ -283,6 +283,23 @@ describe('faults and controls', () => {
     assert.equal((await pending).status, 200);
   });
 
+  test('dropStreams and a forced 410 can aim at one resource, leaving the other kind watching', async () => {
+    const vms = await watch(`${VMS}?watch=true&resourceVersion=${sim.resourceVersion}`);
+    const vmis = await watch(`${VMIS}?watch=true&resourceVersion=${sim.resourceVersion}`);
+    await sim.until((c) => c.activeWatches.virtualmachines >= 1 && c.activeWatches.virtualmachineinstances >= 1);
+    sim.fail410OnNextWatch('event', 1, 'virtualmachineinstances');
+    assert.equal(sim.dropStreams({ resource: 'virtualmachineinstances' }), 1);
+    assert.equal(await vmis.ended, 'aborted');
+    // The VM watch opened now is served: the forced 410 waits for a VMI watch.
+    const expired = sim.counters().watchesExpired;
+    await watch(`${VMS}?watch=true&resourceVersion=${sim.resourceVersion}`);
+    assert.equal(sim.counters().watchesExpired, expired);
+    const vmisAgain = await watch(`${VMIS}?watch=true&resourceVersion=${sim.resourceVersion}`);
+    assert.equal((await vmisAgain.next()).object.code, 410);
+    await sim.setPrintableStatus('ns1', 'a', 'Migrating');
+    assert.equal((await vms.next()).object.status.printableStatus, 'Migrating', 'the VM watch was not cut');
+  });
+
   test('failRequests answers a Status with the given code, for a count', async () => {
     sim.failRequests({ status: 503, count: 2 });
     assert.equal((await getJson(sim, VMS)).status, 503);
