@@ -10,6 +10,7 @@ import { packageRoot } from '../src/lib/paths.js';
 import type { IngestResult } from './ingest.js';
 import type { LatencyResult } from './latency.js';
 import type { NoopResult } from './noop.js';
+import type { RelistLatencyResult } from './relist-latency.js';
 
 export interface ScaleResults {
   vms: number;
@@ -20,6 +21,8 @@ export interface ScaleResults {
   memory?: Record<string, any>;
   /** Cold start then a mass 410 relist, cluster-wide and per namespace (bench/relist.ts). */
   relist?: Array<Record<string, any>>;
+  /** Live changes of both kinds during a full VMI relist (bench/relist-latency.ts). */
+  relistLatency?: RelistLatencyResult;
   /** Sections that failed at this scale, with their error. */
   errors?: Record<string, string>;
 }
@@ -131,6 +134,22 @@ function latencyTable(r: LatencyResult): string {
   );
 }
 
+function relistLatencyTable(r: RelistLatencyResult): string {
+  const head = `relist latency: VMI watch 410 -> VMIs listed in ${f2(r.relistSeconds)} s (${r.vmiListRequests} VMI / ${r.vmListRequests} VM list requests; VMI watch again after ${r.watchAgainSeconds === null ? '-' : f2(r.watchAgainSeconds) + ' s'}), load ${n0(r.achievedEventsPerSec)} ev/s`;
+  const row = (label: string, x: RelistLatencyResult['otherKind']) => [
+    label,
+    x.change,
+    n0(x.inWindow),
+    n0(x.received),
+    x.missing,
+    `${f1(x.p50Ms)} ms`,
+    `${f1(x.p95Ms)} ms`,
+    `${f1(x.p99Ms)} ms`,
+    `${f1(x.maxMs)} ms`,
+  ];
+  return [head, table(['changes during the relist', 'change', 'in window', 'received', 'missing', 'p50', 'p95', 'p99', 'max'], [row('other kind (VM)', r.otherKind), row('own kind (VMI)', r.ownKind)])].join('\n');
+}
+
 function kvTable(title: string, o: Record<string, any>): string {
   const rows = Object.entries(o)
     .filter(([, v]) => v === null || typeof v !== 'object')
@@ -149,6 +168,7 @@ export function renderText(results: Results): string {
     if (s.noop) out.push('', noopTable(s.noop));
     if (s.latency) out.push('', latencyTable(s.latency));
     if (s.coldstart) out.push('', kvTable('cold start', s.coldstart));
+    if (s.relistLatency) out.push('', relistLatencyTable(s.relistLatency));
     for (const r of s.relist ?? []) out.push('', kvTable(`cold start + mass 410 relist (${r.mode}, ${r.streams} streams)`, Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'tail'))));
     if (s.memory) out.push('', kvTable('memory', s.memory));
     for (const [name, err] of Object.entries(s.errors ?? {})) out.push('', `${name}: FAILED: ${err.split('\n')[0]}`);

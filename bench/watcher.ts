@@ -36,12 +36,16 @@ export async function startCluster(n: number): Promise<BenchCluster> {
   };
 }
 
+/** One JSON log line of the watcher (pino): msg, time, and the logger's context (kind, scope, ...). */
+export type LogRecord = { msg?: string; time?: string; level?: number | string } & Record<string, unknown>;
+
 export class Watcher {
   readonly startedAt = performance.now();
   /** Wall-clock start, to place the watcher's own log timestamps. */
   readonly startedWall = Date.now();
   readonly exited: Promise<number | null>;
   private tailLines: string[] = [];
+  private readonly recordListeners = new Set<(rec: LogRecord) => void>();
 
   private constructor(readonly child: ChildProcess) {
     const keep = (chunk: Buffer) => {
@@ -50,6 +54,23 @@ export class Watcher {
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
+    // Whole lines only (a chunk can end mid-record), for nextLog.
+    let partial = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      if (this.recordListeners.size === 0) return;
+      for (const line of lines) {
+        if (!line.startsWith('{')) continue;
+        let rec: LogRecord;
+        try {
+          rec = JSON.parse(line) as LogRecord;
+        } catch {
+          continue;
+        }
+        for (const l of [...this.recordListeners]) l(rec);
+      }
+    });
     this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   }
 
@@ -91,6 +112,29 @@ export class Watcher {
       }
     }
     return at;
+  }
+
+  /**
+   * The first log record from now on that satisfies `pred`, with its own timestamp placed on this
+   * process's performance.now() clock (the record's time, not when this busy process read it);
+   * null after timeoutMs or if the watcher exits first.
+   */
+  nextLog(pred: (rec: LogRecord) => boolean, timeoutMs: number): Promise<{ rec: LogRecord; at: number } | null> {
+    return new Promise((resolve) => {
+      const done = (v: { rec: LogRecord; at: number } | null) => {
+        clearTimeout(timer);
+        this.recordListeners.delete(listener);
+        resolve(v);
+      };
+      const listener = (rec: LogRecord) => {
+        if (!pred(rec)) return;
+        const at = rec.time ? this.startedAt + (Date.parse(rec.time) - this.startedWall) : performance.now();
+        done({ rec, at });
+      };
+      const timer = setTimeout(() => done(null), timeoutMs);
+      this.recordListeners.add(listener);
+      void this.exited.then(() => done(null));
+    });
   }
 
   tail(lines = 30): string {
