@@ -4,8 +4,19 @@
 // start until those changes are in the rows, with no list request (it must watch on from the
 // resourceVersion it saved).
 import { connect, createBenchDatabase, namespaceOf, seedVmsRows, vmNameOf } from './pg.js';
+import type pg from 'pg';
 import type { Counters, Simulator } from '../src/sim/index.js';
-import { FILLED_SQL, pollUntil, procMemoryMb, startCluster, Watcher } from './watcher.js';
+import { FILLED_SQL, pollUntil, procMemoryMb, startCluster, Watcher, type BenchCluster } from './watcher.js';
+
+/** A watcher caught up with its cluster (logging at info), handed on so a next benchmark need not cold-start again. */
+export interface ConvergedWatcher {
+  vms: number;
+  cluster: BenchCluster;
+  client: pg.Client;
+  dbUrl: string;
+  watcher: Watcher;
+  coldStartSeconds: number;
+}
 
 export interface ColdStartResult {
   vms: number;
@@ -46,7 +57,15 @@ function firstMoment(sim: Simulator, pred: (c: Counters) => boolean, w: Watcher,
   );
 }
 
-export async function benchColdStart(vms: number, opts: { timeoutMs: number; progress?: (m: string) => void }): Promise<ColdStartResult> {
+export async function benchColdStart(
+  vms: number,
+  opts: {
+    timeoutMs: number;
+    progress?: (m: string) => void;
+    /** Runs after the resume, on the resumed watcher, before anything is torn down (a 100,000-VM cold start is minutes). */
+    afterResume?: (w: ConvergedWatcher) => Promise<void>;
+  },
+): Promise<ColdStartResult> {
   const db = await createBenchDatabase(`cold_${vms}`);
   const client = await connect(db.url);
   const cluster = await startCluster(vms);
@@ -103,7 +122,8 @@ export async function benchColdStart(vms: number, opts: { timeoutMs: number; pro
       names.push(vmNameOf(i));
       mbs.push(mb);
     }
-    const second = Watcher.start(db.url, cluster.kubeconfig);
+    // info, like the cold start: afterResume may need the watcher's `listed` lines.
+    const second = Watcher.start(db.url, cluster.kubeconfig, { LOG_LEVEL: 'info' });
     watchers.push(second);
     const firstWatch = firstMoment(cluster.sim, (c) => c.watches.virtualmachines + c.watches.virtualmachineinstances >= 1, second, 120_000);
     const landed = await pollUntil(
@@ -122,6 +142,9 @@ export async function benchColdStart(vms: number, opts: { timeoutMs: number; pro
     base.watchRequestsOnResume = c.watches.virtualmachines + c.watches.virtualmachineinstances;
     const relistsAfter = Number((await client.query<{ n: string }>('select coalesce(sum(relists), 0) as n from vm_sync.watch_state')).rows[0]!.n);
     base.watchStateRelists = relistsAfter - relistsBefore;
+    if (opts.afterResume && base.resumeSeconds !== null) {
+      await opts.afterResume({ vms, cluster, client, dbUrl: db.url, watcher: second, coldStartSeconds });
+    }
     return base;
   } finally {
     for (const w of watchers) await w.stop();

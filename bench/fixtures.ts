@@ -110,11 +110,24 @@ export function eventsFor(i: number, rv: number): [WatchEvent, WatchEvent] {
   ];
 }
 
-/** All 2n events of an n-VM cold start, VM then VMI per VM, resourceVersions increasing. */
+let lastColdStart: { n: number; firstRv: number; events: WatchEvent[] } | undefined;
+
+/**
+ * All 2n events of an n-VM cold start, VM then VMI per VM, resourceVersions increasing. The last
+ * set is kept for the next section of the same scale (rendering 200,000 production-sized objects
+ * takes minutes); callers only read it. forgetColdStartEvents() lets it go.
+ */
 export function coldStartEvents(n: number, firstRv = 100_000): WatchEvent[] {
+  if (lastColdStart?.n === n && lastColdStart.firstRv === firstRv) return lastColdStart.events;
+  lastColdStart = undefined;
   const events: WatchEvent[] = [];
   for (let i = 1; i <= n; i++) events.push(...eventsFor(i, firstRv + 2 * (i - 1)));
+  lastColdStart = { n, firstRv, events };
   return events;
+}
+
+export function forgetColdStartEvents(): void {
+  lastColdStart = undefined;
 }
 
 /** Consecutive slices of `size` events. */

@@ -105,7 +105,8 @@ async function load(
   try {
     while (performance.now() - t0 < seconds * 1000) {
       const due = Math.floor(((performance.now() - t0) / 1000) * rate);
-      while (emitted < due) {
+      // Bounded by the clock too: a simulator slower than `rate` would otherwise never leave this loop.
+      while (emitted < due && performance.now() - t0 < seconds * 1000) {
         const i = 1 + (next % vms);
         const ns = namespaceOf(i);
         const name = vmNameOf(i);

@@ -13,6 +13,7 @@ import { FEDORA } from '../src/sim/index.js';
 import { percentile } from './latency.js';
 import { connect, createBenchDatabase, namespaceOf, seedVmsRows, vmNameOf } from './pg.js';
 import { FILLED_SQL, pollUntil, startCluster, Watcher } from './watcher.js';
+import type { ConvergedWatcher } from './coldstart.js';
 
 export interface RelistLatencyFigures {
   /** What was changed, in words. */
@@ -111,6 +112,7 @@ class Tracker {
   }
 }
 
+/** Standalone: its own cluster, database and cold start (run.ts shares the coldstart section's instead). */
 export async function benchRelistLatency(
   vms: number,
   opts: { rate: number; convergeTimeoutMs: number; progress?: (m: string) => void },
@@ -119,25 +121,40 @@ export async function benchRelistLatency(
   const client = await connect(db.url);
   opts.progress?.(`relist latency: seeding ${vms} VMs + ${vms} VMIs`);
   const cluster = await startCluster(vms);
-  const { sim } = cluster;
   let watcher: Watcher | undefined;
-  let listener: pg.Client | undefined;
   try {
     await seedVmsRows(client, vms);
     opts.progress?.(`relist latency: cold start over ${vms} VMs + ${vms} VMIs`);
     // info level: the `listed` line closes the relist window.
     watcher = Watcher.start(db.url, cluster.kubeconfig, { LOG_LEVEL: 'info' });
-    const w = watcher;
     if ((await pollUntil(client, FILLED_SQL, [], vms, opts.convergeTimeoutMs, 100)) === null) {
-      throw new Error(`relist latency: the watcher did not fill ${vms} rows in ${opts.convergeTimeoutMs / 1000} s\n${w.tail()}`);
+      throw new Error(`relist latency: the watcher did not fill ${vms} rows in ${opts.convergeTimeoutMs / 1000} s\n${watcher.tail()}`);
     }
-    const coldStartSeconds = (performance.now() - w.startedAt) / 1000;
+    const coldStartSeconds = (performance.now() - watcher.startedAt) / 1000;
+    return await measureRelistLatency({ vms, cluster, client, dbUrl: db.url, watcher, coldStartSeconds }, opts);
+  } finally {
+    await watcher?.stop();
+    await client.end();
+    await cluster.close();
+    await db.drop();
+  }
+}
+
+/** On a watcher that has filled every row and logs at info: the VMI relist and the load during it. */
+export async function measureRelistLatency(
+  ctx: ConvergedWatcher,
+  opts: { rate: number; convergeTimeoutMs: number; progress?: (m: string) => void },
+): Promise<RelistLatencyResult> {
+  const { vms, client, watcher: w, coldStartSeconds } = ctx;
+  const { sim } = ctx.cluster;
+  let listener: pg.Client | undefined;
+  try {
     await sim.until((c) => c.activeWatches.virtualmachines >= 1 && c.activeWatches.virtualmachineinstances >= 1, 120_000);
     // Caught up: a probe made now must land before the relist starts.
     await sim.connectGuestAgent(namespaceOf(1), vmNameOf(1), { ...FEDORA, prettyName: 'probe' });
     await pollUntil(client, 'select count(*) as n from public.vms where guest_os = $1', ['probe'], 1, opts.convergeTimeoutMs);
 
-    listener = await connect(db.url, 'ssvirt-vm-sync bench relist-latency listener');
+    listener = await connect(ctx.dbUrl, 'ssvirt-vm-sync bench relist-latency listener');
     await listener.query('listen vm_changed');
     const tracker = new Tracker(listener);
 
@@ -168,7 +185,7 @@ export async function benchRelistLatency(
     const t0 = performance.now();
     while (marks.listed === null && performance.now() - t0 < opts.convergeTimeoutMs) {
       const due = Math.floor(((performance.now() - t0) / 1000) * opts.rate);
-      while (emitted + skipped < due) {
+      while (emitted + skipped < due && marks.listed === null) {
         if (next++ % 2 === 0) {
           const i = 1 + (cursor.vm++ % half);
           const ns = namespaceOf(i);
@@ -225,9 +242,5 @@ export async function benchRelistLatency(
     };
   } finally {
     await listener?.end();
-    await watcher?.stop();
-    await client.end();
-    await cluster.close();
-    await db.drop();
   }
 }

@@ -14,10 +14,15 @@ import { benchColdStart } from './coldstart.js';
 import { benchLatency } from './latency.js';
 import { benchInformer } from './memory.js';
 import { benchRelistModes } from './relist.js';
-import { benchRelistLatency } from './relist-latency.js';
+import { benchRelistLatency, measureRelistLatency } from './relist-latency.js';
+import { BATCH_SIZES } from './ingest.js';
+import { forgetColdStartEvents } from './fixtures.js';
 import { serverUrl } from './pg.js';
 import { machineInfo, renderText, writeResults, type Results, type ScaleResults } from './report.js';
-import { evaluateTargets } from './targets.js';
+import { DEFAULT_BATCH, evaluateTargets } from './targets.js';
+
+/** From this many VMs on, a section's every extra variant costs minutes: --ingest-batches-large applies. */
+export const LARGE_SCALE = 100_000;
 import { packageRoot } from '../src/lib/paths.js';
 
 export const SECTIONS = ['ingest', 'noop', 'latency', 'coldstart', 'memory', 'relistlatency', 'relist'] as const;
@@ -40,11 +45,16 @@ export interface BenchOptions {
   latencySeconds: number;
   /** Latency is measured at scales up to this many VMs (its cold start alone dominates beyond). */
   latencyMaxVms: number;
-  /** Batch sizes of the ingest section (default: all of BATCH_SIZES). */
+  /** Batch sizes of the ingest section at every scale, overriding the two below. */
   batchSizes?: number[];
   /** Live changes during a VMI relist: events/s over both kinds, and the largest scale measured. */
   relistLatencyRate: number;
   relistLatencyMaxVms: number;
+  /** Ingest batch sizes below LARGE_SCALE VMs, and at it and above (where each size costs minutes). */
+  ingestBatches: number[];
+  ingestBatchesLarge: number[];
+  /** The client-node informer's half of the memory section is run up to this scale. */
+  informerMaxVms: number;
   outDir: string;
   quiet: boolean;
 }
@@ -62,6 +72,9 @@ export function parseArgs(argv: string[]): BenchOptions {
     latencyMaxVms: 10_000,
     relistLatencyRate: 1000,
     relistLatencyMaxVms: Number.POSITIVE_INFINITY,
+    ingestBatches: [...BATCH_SIZES],
+    ingestBatchesLarge: [DEFAULT_BATCH],
+    informerMaxVms: 10_000,
     outDir: path.join(packageRoot, 'bench', 'results'),
     quiet: false,
   };
@@ -88,6 +101,9 @@ export function parseArgs(argv: string[]): BenchOptions {
     else if (arg === '--batch-sizes') opts.batchSizes = value().split(',').map(Number);
     else if (arg === '--relist-latency-rate') opts.relistLatencyRate = Number(value());
     else if (arg === '--relist-latency-max-vms') opts.relistLatencyMaxVms = Number(value());
+    else if (arg === '--ingest-batches') opts.ingestBatches = value().split(',').map(Number);
+    else if (arg === '--ingest-batches-large') opts.ingestBatchesLarge = value().split(',').map(Number);
+    else if (arg === '--informer-max-vms') opts.informerMaxVms = Number(value());
     else if (arg === '--out') opts.outDir = path.resolve(value());
     else if (arg === '--quiet') opts.quiet = true;
     else throw new Error(`unknown argument ${arg}`);
@@ -122,7 +138,8 @@ export async function runBench(opts: BenchOptions, command: string): Promise<Res
     if (opts.only.has('ingest')) {
       await section('ingest', async () => {
         scale.ingest = await benchIngest(vms, {
-          ...(opts.batchSizes ? { batchSizes: opts.batchSizes } : {}),
+          // --batch-sizes (every scale) wins over the per-scale defaults.
+          batchSizes: opts.batchSizes ?? (vms >= LARGE_SCALE ? opts.ingestBatchesLarge : opts.ingestBatches),
           baselineBudgetMs: opts.baselineBudgetSeconds * 1000,
           setBudgetMs: opts.ingestBudgetSeconds * 1000,
           progress,
@@ -145,12 +162,34 @@ export async function runBench(opts: BenchOptions, command: string): Promise<Res
         });
       });
     }
+    // ingest and noop share the rendered events; the sections below seed a simulated cluster instead.
+    forgetColdStartEvents();
+    const relistLatency = opts.only.has('relistlatency') && vms <= opts.relistLatencyMaxVms;
+    const relistOpts = { rate: opts.relistLatencyRate, convergeTimeoutMs: opts.convergeTimeoutSeconds * 1000, progress };
     // The watcher's peak RSS is taken during its cold start, so the memory section needs that run too.
+    // The relist-latency section runs on the resumed watcher of that run: a second cold start of
+    // 100,000 VMs (and seeding a second cluster) would cost more than the rest of the scale.
     if (opts.only.has('coldstart') || opts.only.has('memory')) {
       await section('coldstart', async () => {
-        const cold = await benchColdStart(vms, { timeoutMs: opts.convergeTimeoutSeconds * 1000, progress });
+        const cold = await benchColdStart(vms, {
+          timeoutMs: opts.convergeTimeoutSeconds * 1000,
+          progress,
+          afterResume: relistLatency
+            ? (w) =>
+                section('relistlatency', async () => {
+                  scale.relistLatency = await measureRelistLatency(w, relistOpts);
+                })
+            : undefined,
+        });
         if (opts.only.has('coldstart')) scale.coldstart = cold;
+        if (relistLatency && !scale.relistLatency && !scale.errors!.relistlatency) {
+          scale.errors!.relistlatency = 'not run: the cold start or the resume before it did not converge';
+        }
         if (!opts.only.has('memory')) return;
+        if (vms > opts.informerMaxVms) {
+          scale.memory = { vms, watcherPeakRssMb: cold.watcherPeakRssMb, informer: `not run above --informer-max-vms ${opts.informerMaxVms}` };
+          return;
+        }
         await section('memory', async () => {
           progress(`memory: client-node informers caching ${vms} VMs + ${vms} VMIs`);
           const inf = await benchInformer(vms, { timeoutMs: opts.convergeTimeoutSeconds * 1000 });
@@ -167,14 +206,9 @@ export async function runBench(opts: BenchOptions, command: string): Promise<Res
           };
         });
       });
-    }
-    if (opts.only.has('relistlatency') && vms <= opts.relistLatencyMaxVms) {
+    } else if (relistLatency) {
       await section('relistlatency', async () => {
-        scale.relistLatency = await benchRelistLatency(vms, {
-          rate: opts.relistLatencyRate,
-          convergeTimeoutMs: opts.convergeTimeoutSeconds * 1000,
-          progress,
-        });
+        scale.relistLatency = await benchRelistLatency(vms, relistOpts);
       });
     }
     if (opts.only.has('relist')) {
