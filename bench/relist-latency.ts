@@ -160,10 +160,15 @@ export async function measureRelistLatency(
 
     opts.progress?.(`relist latency: VMI watch answered 410, ${opts.rate} events/s of live changes during the relist`);
     sim.resetCounters();
-    const listed = w.nextLog((r) => r.msg === 'listed' && r.kind === 'VirtualMachineInstance', opts.convergeTimeoutMs);
+    // A leader whose watch stays down too long steps down (it then never logs `listed`): that ends the run too.
+    const listed = w.nextLog((r) => (r.msg === 'listed' && r.kind === 'VirtualMachineInstance') || r.msg === 'no longer leading', opts.convergeTimeoutMs);
+    let lostLeadership = false;
     // Set by callbacks while the load runs.
     const marks: { listed: number | null; expired: number | null; watching: number | null } = { listed: null, expired: null, watching: null };
-    void listed.then((l) => (marks.listed = l?.at ?? performance.now()));
+    void listed.then((l) => {
+      lostLeadership = l?.rec.msg === 'no longer leading';
+      marks.listed = l?.at ?? performance.now();
+    });
     void sim.until((c) => c.watchesExpired >= 1, opts.convergeTimeoutMs).then(() => (marks.expired = performance.now()), () => undefined);
     // The watch after the 410 (which opens no stream): the relisted kind is live again.
     const watching = sim
@@ -220,6 +225,7 @@ export async function measureRelistLatency(
     const elapsed = (performance.now() - t0) / 1000;
     const from = marks.expired;
     const to = marks.listed;
+    if (lostLeadership) throw new Error(`relist latency: the watcher stepped down during the VMI relist (its VMI watch was down too long)\n${w.tail()}`);
     if (from === null || to === null) throw new Error(`relist latency: the VMI relist did not ${from === null ? 'start' : 'end'} in time\n${w.tail()}`);
     await watching;
     await tracker.settle(30_000);
