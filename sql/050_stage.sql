@@ -194,8 +194,9 @@ begin
   derived as materialized (
     select w.*,
            case w.kind
-             when 'VirtualMachine' then vm_sync.derive_vm(w.obj)
-             when 'VirtualMachineInstance' then vm_sync.derive_vmi(w.obj)
+             -- The plain path (047_derive_fast.sql) when it answers, else the one that reports problems.
+             when 'VirtualMachine' then coalesce(vm_sync.derive_vm_plain(w.obj), vm_sync.derive_vm(w.obj))
+             when 'VirtualMachineInstance' then coalesce(vm_sync.derive_vmi_plain(w.obj), vm_sync.derive_vmi(w.obj))
              when 'ControllerRevision' then vm_sync.derive_revision(w.obj)
              when 'VirtualMachineInstancetype' then vm_sync.derive_instancetype(w.obj)
              when 'VirtualMachineClusterInstancetype' then vm_sync.derive_instancetype(w.obj)
