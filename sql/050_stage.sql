@@ -189,6 +189,11 @@ begin
        and (s.kind is null
             or s.uid is distinct from d.uid
             or s.deleted <> (d.type = 'DELETED')
+            -- A new resourceVersion is a new object (metadata.resourceVersion is part of it), decided
+            -- without reading the staged one back from TOAST. The same one is compared in full: an
+            -- equal resourceVersion is not an older one, so different content under it still applies
+            -- (docs/contract.md#order).
+            or s.resource_version is distinct from d.rv
             or s.object <> d.obj)
   ),
   derived as materialized (
