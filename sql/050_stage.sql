@@ -152,7 +152,10 @@ begin
       from raw r
   ),
   good as (
-    select c.ord, c.type, c.kind, c.ns, c.name, c.uid, c.rv, c.obj #- '{metadata,managedFields}' as obj
+    -- #- rebuilds the whole object even when the path is absent, and the watcher has already
+    -- dropped managedFields: only an object that still has them is rebuilt.
+    select c.ord, c.type, c.kind, c.ns, c.name, c.uid, c.rv,
+           case when c.obj -> 'metadata' ? 'managedFields' then c.obj #- '{metadata,managedFields}' else c.obj end as obj
       from classified c
      where c.bad is null and c.type <> 'BOOKMARK'
   ),
