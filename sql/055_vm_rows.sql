@@ -27,23 +27,29 @@ declare
   miss_vm  text[];
   found    record;
 begin
+  -- One row per (key, verified row), or one with a NULL id for a key without any: index lookups
+  -- through vm_rows_key and vms_pkey per key, whatever the batch's size.
   with keys as (
     select distinct k.namespace, k.vm_name
       from unnest(p_namespaces, p_vm_names) as k(namespace, vm_name)
      where k.namespace is not null and k.vm_name is not null
   ),
-  hits as (
-    select k.namespace, k.vm_name, v.id
+  looked as (
+    select k.namespace, k.vm_name, h.id
       from keys k
-      join vm_sync.vm_rows r on r.namespace = k.namespace and r.vm_name = k.vm_name
-      join public.vms v on v.id = r.id
-     where v.deleted_at is null and v.namespace = k.namespace and v.vm_name = k.vm_name
+      left join lateral (
+             select v.id
+               from vm_sync.vm_rows r
+               join public.vms v on v.id = r.id
+              where r.namespace = k.namespace and r.vm_name = k.vm_name
+                and v.deleted_at is null and v.namespace = k.namespace and v.vm_name = k.vm_name
+           ) h on true
   )
-  select (select array_agg(h.id) from hits h),
-         array_agg(k.namespace) filter (where not exists (select 1 from hits h where h.namespace = k.namespace and h.vm_name = k.vm_name)),
-         array_agg(k.vm_name) filter (where not exists (select 1 from hits h where h.namespace = k.namespace and h.vm_name = k.vm_name))
+  select array_agg(l.id) filter (where l.id is not null),
+         array_agg(l.namespace) filter (where l.id is null),
+         array_agg(l.vm_name) filter (where l.id is null)
     into hit_ids, miss_ns, miss_vm
-    from keys k;
+    from looked l;
 
   if coalesce(cardinality(miss_ns), 0) = 0 then
     return coalesce(hit_ids, '{}');
