@@ -87,7 +87,10 @@ async function benchRelist(cluster: BenchCluster, vms: number, mode: RelistMode,
     sim.resetCounters();
     opts.progress?.(`relist (${mode}): every stream's resourceVersion expired at once`);
     const t0 = performance.now();
-    sim.fail410OnNextWatch('event', streams);
+    // Aimed at the VM and VMI watches: the instancetype and revision watches reconnect as well, and
+    // would take untargeted 410s (the first 100,000-VM run of the per-namespace mode relisted nothing).
+    sim.fail410OnNextWatch('event', streams / 2, 'virtualmachines');
+    sim.fail410OnNextWatch('event', streams / 2, 'virtualmachineinstances');
     sim.dropStreams();
     const ns: string[] = [];
     const names: string[] = [];
@@ -101,7 +104,13 @@ async function benchRelist(cluster: BenchCluster, vms: number, mode: RelistMode,
       mbs.push(mb);
     }
     const relisted = sim
-      .until((c) => c.watchesExpired >= streams && c.activeWatches.virtualmachines + c.activeWatches.virtualmachineinstances >= streams, opts.timeoutMs)
+      .until(
+        (c) =>
+          c.watchesExpired >= streams &&
+          c.lists.virtualmachines + c.lists.virtualmachineinstances >= streams &&
+          c.activeWatches.virtualmachines + c.activeWatches.virtualmachineinstances >= streams,
+        opts.timeoutMs,
+      )
       .then(
         () => true,
         () => false,

@@ -77,7 +77,10 @@ describe('production-sized objects, a giant in the first page, a mass 410 under 
     // meet 429s, and objects change meanwhile.
     const changed = keys.filter((_, i) => i % 17 === 3).slice(0, 8);
     sim.failRequests({ status: 429, only: 'list', count: 12, retryAfterSeconds: 1 });
-    sim.fail410OnNextWatch('event', 2 * NAMESPACES.length);
+    // Aimed at the VM and VMI watches: the instancetype and revision watches reconnect too, and an
+    // untargeted 410 they take first would leave a VM or VMI stream watching on.
+    sim.fail410OnNextWatch('event', NAMESPACES.length, 'virtualmachines');
+    sim.fail410OnNextWatch('event', NAMESPACES.length, 'virtualmachineinstances');
     sim.dropStreams();
     for (const key of changed) {
       const [ns, name] = key.split('/') as [string, string];
