@@ -59,9 +59,36 @@ export interface ListResult {
 export class ListGate {
   private running = 0;
   private readonly queue: Array<() => void> = [];
-  /** Last time the API server answered any list through this gate (watches waiting their turn count it). */
-  lastContactAt = 0;
-  constructor(readonly concurrency: number) {}
+  private contactAt = 0;
+  private databaseWaits = 0;
+  constructor(
+    readonly concurrency: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Last time the API server answered any list through this gate (watches waiting their turn count
+   * it). A list waiting on its own writes (a slow or busy database) counts as in contact: the API
+   * server is not what holds it up, and a standby would meet the same database.
+   */
+  get lastContactAt(): number {
+    return this.databaseWaits > 0 ? this.now() : this.contactAt;
+  }
+
+  set lastContactAt(at: number) {
+    this.contactAt = at;
+  }
+
+  /** Awaits `work` (a list's write, or the memory it waits for) as time spent on the database. */
+  async waitingOnDatabase<T>(work: Promise<T>): Promise<T> {
+    this.databaseWaits++;
+    try {
+      return await work;
+    } finally {
+      this.databaseWaits--;
+      this.contactAt = Math.max(this.contactAt, this.now());
+    }
+  }
 
   async run<T>(fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
     if (this.running >= this.concurrency) {
@@ -166,6 +193,7 @@ export async function listAll(kind: Kind, scope: string, deps: ListPagerDeps, si
 async function listOnce(kind: Kind, scope: string, deps: ListPagerDeps, signal: AbortSignal, log: Logger): Promise<ListResult> {
   const { kube, budget, options, metrics } = deps;
   const maxBytes = Math.max(1, options.batchMaxBytes);
+  const dbWait = <T>(work: Promise<T>): Promise<T> => deps.gate.waitingOnDatabase(work);
   let pageRetries = 0;
   restart: for (;;) {
     const uids = new Set<string>();
@@ -191,8 +219,8 @@ async function listOnce(kind: Kind, scope: string, deps: ListPagerDeps, signal: 
               deps.onContact?.();
               if (!budget.tryAcquire(bytes)) {
                 // Write what this list holds before waiting: whoever waits on the budget holds nothing.
-                await pipeline.send();
-                await budget.acquire(bytes, signal);
+                await dbWait(pipeline.send());
+                await dbWait(budget.acquire(bytes, signal));
               }
               // Oversized or too deep objects are trimmed to what the contract reads, with a reject (limits.ts).
               const event = prepareEvent('ADDED', item as KubeObject, kind, options.limits, bytes, kube.apiVersionOf(kind));
@@ -203,7 +231,7 @@ async function listOnce(kind: Kind, scope: string, deps: ListPagerDeps, signal: 
               pageObjects++;
               pageBytes += bytes;
               const size = pipeline.size;
-              if (size.bytes >= maxBytes || size.events >= options.batchMaxEvents) await pipeline.send();
+              if (size.bytes >= maxBytes || size.events >= options.batchMaxEvents) await dbWait(pipeline.send());
             });
             deps.gate.lastContactAt = Date.now();
             deps.onContact?.();
@@ -230,9 +258,9 @@ async function listOnce(kind: Kind, scope: string, deps: ListPagerDeps, signal: 
         const remaining = envelope.metadata?.remainingItemCount;
         deps.onPage?.({ objects, pages, remaining: cont && typeof remaining === 'number' && remaining >= 0 ? remaining : undefined });
         // The last sub-batch of a page is written while the next page is read.
-        await pipeline.send();
+        await dbWait(pipeline.send());
       } while (cont);
-      await pipeline.drain();
+      await dbWait(pipeline.drain());
     } catch (err) {
       pipeline.discard();
       await pipeline.drain().catch(() => undefined);

@@ -142,7 +142,7 @@ export class ResourceWatch {
         signal,
         this.logger,
       );
-      await store.finishList(this.kind, this.scope, result.uids, result.resourceVersion);
+      await gate.waitingOnDatabase(store.finishList(this.kind, this.scope, result.uids, result.resourceVersion));
     } catch (err) {
       progress.done(false);
       throw err;

@@ -127,4 +127,42 @@ describe('list pager', () => {
     }
     assert.ok(retryDelay(new KubeApiError(429, '', '', 600_000), 0, { initialMs: 10, maxMs: 100 }) <= 60_000, 'capped');
   });
+
+  test('a list held up by its own writes is in contact with the API server (a slow database is no reason to step down)', async () => {
+    const { d, written } = deps({ listPageSize: 500, batchMaxEvents: 50 });
+    // The gate's clock stands far ahead of the item contacts' Date.now(): it shows only while the list waits on a write.
+    const FAR = Date.now() + 1e9;
+    d.gate = new ListGate(1, () => FAR);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let writes = 0;
+    d.apply = async (events) => {
+      if (++writes === 2) await held;
+      written.push(events);
+    };
+    const listing = listAll('VirtualMachine', NS, d, new AbortController().signal, logger);
+    let waited = false;
+    for (let i = 0; i < 100_000 && !waited; i++) {
+      waited = d.gate.lastContactAt === FAR;
+      if (!waited) await new Promise((r) => setImmediate(r));
+    }
+    assert.ok(waited, 'while the held write blocks the list, the gate reports contact');
+    release();
+    const result = await listing;
+    assert.equal(result.objects, VMS);
+  });
+
+  test('the gate: time spent waiting on the database is contact, and stops being so when the wait ends', async () => {
+    let t = 1_000;
+    const gate = new ListGate(1, () => t);
+    gate.lastContactAt = 1_000;
+    let release!: () => void;
+    const wait = gate.waitingOnDatabase(new Promise<void>((resolve) => (release = resolve)));
+    t = 60_000;
+    assert.equal(gate.lastContactAt, 60_000, 'in contact while waiting');
+    release();
+    await wait;
+    t = 90_000;
+    assert.equal(gate.lastContactAt, 60_000, 'the wait ended at 60 s: contact is then, not now');
+  });
 });
