@@ -34,9 +34,23 @@ async function timed<T>(promise: Promise<T>, ms: number): Promise<T | null> {
   }
 }
 
-/** Probes `databaseUrl` with two short-lived clients; throws only when it cannot connect at all. */
-export async function probeSessionPooling(databaseUrl: string, options: { timeoutMs?: number } = {}): Promise<PoolerProbe> {
-  const timeoutMs = options.timeoutMs ?? 3000;
+/**
+ * Probes `databaseUrl` with two short-lived clients, a few rounds: other clients of the same pooler
+ * (a second replica starting, a doctor run beside it) can hand the prober's server session around so
+ * that one round sees nothing, where the next does. Throws only when it cannot connect at all.
+ */
+export async function probeSessionPooling(databaseUrl: string, options: { timeoutMs?: number; rounds?: number } = {}): Promise<PoolerProbe> {
+  const rounds = Math.max(1, options.rounds ?? 5);
+  let probe: PoolerProbe | undefined;
+  for (let round = 0; round < rounds; round++) {
+    probe = await probeOnce(databaseUrl, options.timeoutMs ?? 3000);
+    // Found, stuck, or B got no server at all (a full session pool): another round would learn nothing.
+    if (probe.problem !== null || probe.pids.second === null || probe.pids.other === null) return probe;
+  }
+  return probe!;
+}
+
+async function probeOnce(databaseUrl: string, timeoutMs: number): Promise<PoolerProbe> {
   const open = async (name: string): Promise<pg.Client> => {
     const c = new pg.Client({ connectionString: databaseUrl, application_name: `ssvirt-vm-sync pooler probe ${name}`, connectionTimeoutMillis: 10_000 });
     c.on('error', () => undefined);

@@ -50,6 +50,12 @@ describe('pooler detection', { skip }, () => {
     assert.match(probe.problem ?? '', /transaction pooling/);
   });
 
+  test('PgBouncer in transaction mode is found by each of four probes at once (two replicas and a doctor starting together)', async () => {
+    const url = (await bouncer('transaction', 4)).url;
+    const probes = await Promise.all([0, 1, 2, 3].map(() => probeSessionPooling(url)));
+    for (const probe of probes) assert.match(probe.problem ?? '', /transaction pooling/, JSON.stringify(probe.pids));
+  });
+
   test('PgBouncer in transaction mode with one server connection is found', async () => {
     const probe = await probeSessionPooling((await bouncer('transaction', 1)).url, { timeoutMs: 1000 });
     assert.match(probe.problem ?? '', /transaction pooling/);
