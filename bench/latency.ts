@@ -40,6 +40,18 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 /** Expected notifications, keyed "<ns>/<vm>/<column>/<new value>", with their emission time. */
+
+/** The "<namespace>/<vm>/<column>/<new value>" keys of one vm_changed payload (none if it does not parse). */
+export function changeKeys(payload: string | undefined): string[] {
+  let p: { namespace?: string; vm_name?: string; changes?: Record<string, { new: unknown }> };
+  try {
+    p = JSON.parse(payload ?? '{}');
+  } catch {
+    return [];
+  }
+  return Object.entries(p.changes ?? {}).map(([column, change]) => `${p.namespace}/${p.vm_name}/${column}/${String(change.new)}`);
+}
+
 class Matcher {
   readonly pending = new Map<string, number>();
   readonly latencies: number[] = [];
@@ -52,14 +64,7 @@ class Matcher {
   constructor(client: pg.Client) {
     client.on('notification', (msg) => {
       const now = performance.now();
-      let p: { namespace?: string; vm_name?: string; changes?: Record<string, { new: unknown }> };
-      try {
-        p = JSON.parse(msg.payload ?? '{}');
-      } catch {
-        return;
-      }
-      for (const [column, change] of Object.entries(p.changes ?? {})) {
-        const key = `${p.namespace}/${p.vm_name}/${column}/${String(change.new)}`;
+      for (const key of changeKeys(msg.payload)) {
         const at = this.pending.get(key);
         if (at === undefined) continue;
         this.pending.delete(key);

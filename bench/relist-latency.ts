@@ -10,7 +10,7 @@
 // list pages also delays reading notifications: the figures are an upper bound.
 import type pg from 'pg';
 import { FEDORA } from '../src/sim/index.js';
-import { percentile } from './latency.js';
+import { changeKeys, percentile } from './latency.js';
 import { connect, createBenchDatabase, namespaceOf, seedVmsRows, vmNameOf } from './pg.js';
 import { FILLED_SQL, pollUntil, startCluster, Watcher } from './watcher.js';
 import type { ConvergedWatcher } from './coldstart.js';
@@ -66,14 +66,7 @@ class Tracker {
   constructor(client: pg.Client) {
     client.on('notification', (msg) => {
       const now = performance.now();
-      let p: { namespace?: string; vm_name?: string; changes?: Record<string, { new: unknown }> };
-      try {
-        p = JSON.parse(msg.payload ?? '{}');
-      } catch {
-        return;
-      }
-      for (const [column, change] of Object.entries(p.changes ?? {})) {
-        const key = `${p.namespace}/${p.vm_name}/${column}/${String(change.new)}`;
+      for (const key of changeKeys(msg.payload)) {
         const s = this.pending.get(key);
         if (!s) continue;
         s.receivedAt = now;
