@@ -1,11 +1,12 @@
 -- =====================================================================
--- Derivation, the plain case: SQL the planner inlines into stage_events
+-- Derivation, the plain case
 -- =====================================================================
 -- derive_vm/derive_vmi (040_derive.sql) are a dozen plpgsql calls per
 -- object. Nearly every object a cluster sends holds only plain values:
 -- quantities like "4Gi" or "2", topologies of small whole numbers, short
 -- printable strings. For those the functions below compute the same
--- vm_sync.derived as single SQL expressions; for anything else (a value
+-- vm_sync.derived in one plpgsql body each, over SQL helpers the planner
+-- inlines into its expressions; for anything else (a value
 -- that would be rejected, a quantity with a fraction, an exponent or a
 -- sign, a number where a string is expected...) they return NULL and the
 -- caller takes the plpgsql path, so problems and rejects are those of
@@ -140,27 +141,17 @@ language plpgsql immutable parallel safe
 as $$
 declare
   d    vm_sync.derived;
-  v    jsonb;
   info jsonb;
   name text;
   os   text;
 begin
-  v := vmi #> '{status,currentCPUTopology}';
-  d.cpu_count := vm_sync.plain_topology(v);
-  if d.cpu_count is null then
-    v := vmi #> '{spec,domain,cpu}';
-    d.cpu_count := vm_sync.plain_topology(v);
-  end if;
-  v := vmi #> '{status,memory,guestCurrent}';
-  d.memory_mb := vm_sync.plain_memory_mb(v);
-  if d.memory_mb is null then
-    v := vmi #> '{spec,domain,memory,guest}';
-    d.memory_mb := vm_sync.plain_memory_mb(v);
-    if d.memory_mb is null then
-      v := vmi #> '{spec,domain,resources,requests,memory}';
-      d.memory_mb := vm_sync.plain_memory_mb(v);
-    end if;
-  end if;
+  -- coalesce() reads the sources in order and stops at the first that is present: a value (or the
+  -- 0 that says "not plain", which ends in NULL below).
+  d.cpu_count := coalesce(vm_sync.plain_topology(vmi #> '{status,currentCPUTopology}'),
+                          vm_sync.plain_topology(vmi #> '{spec,domain,cpu}'));
+  d.memory_mb := coalesce(vm_sync.plain_memory_mb(vmi #> '{status,memory,guestCurrent}'),
+                          vm_sync.plain_memory_mb(vmi #> '{spec,domain,memory,guest}'),
+                          vm_sync.plain_memory_mb(vmi #> '{spec,domain,resources,requests,memory}'));
   if d.cpu_count = 0 or d.memory_mb = 0 then
     return null;
   end if;
@@ -199,26 +190,13 @@ declare
   v   jsonb;
   m   jsonb;
 begin
-  v := dom -> 'cpu';
-  d.cpu_count := vm_sync.plain_topology(v);
-  if d.cpu_count is null then
-    v := dom #> '{resources,limits,cpu}';
-    d.cpu_count := vm_sync.plain_cpu_quantity(v);
-    if d.cpu_count is null then
-      v := dom #> '{resources,requests,cpu}';
-      d.cpu_count := vm_sync.plain_cpu_quantity(v);
-    end if;
-  end if;
-  v := dom #> '{memory,guest}';
-  d.memory_mb := vm_sync.plain_memory_mb(v);
-  if d.memory_mb is null then
-    v := dom #> '{resources,requests,memory}';
-    d.memory_mb := vm_sync.plain_memory_mb(v);
-    if d.memory_mb is null then
-      v := dom #> '{resources,limits,memory}';
-      d.memory_mb := vm_sync.plain_memory_mb(v);
-    end if;
-  end if;
+  -- In derive_vm's order, stopping at the first source present (as in derive_vmi_plain).
+  d.cpu_count := coalesce(vm_sync.plain_topology(dom -> 'cpu'),
+                          vm_sync.plain_cpu_quantity(dom #> '{resources,limits,cpu}'),
+                          vm_sync.plain_cpu_quantity(dom #> '{resources,requests,cpu}'));
+  d.memory_mb := coalesce(vm_sync.plain_memory_mb(dom #> '{memory,guest}'),
+                          vm_sync.plain_memory_mb(dom #> '{resources,requests,memory}'),
+                          vm_sync.plain_memory_mb(dom #> '{resources,limits,memory}'));
   if d.cpu_count = 0 or d.memory_mb = 0 then
     return null;
   end if;
