@@ -5,25 +5,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
 import { cleanEnv, runCli, STACK } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { pgbouncerMissing, startPgBouncer } from '../helpers/pgbouncer.js';
-import { withDatabase } from '../helpers/server.js';
+import { admin, serverUrl, withDatabase } from '../helpers/server.js';
 import { freePort, tempDir } from '../helpers/watcher.js';
 
-const serverUrl = (): string => process.env.VM_SYNC_TEST_SERVER ?? process.env.DATABASE_URL!;
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: serverUrl() });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 interface Report {
   ok: boolean;

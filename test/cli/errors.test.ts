@@ -6,25 +6,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
 import { cleanEnv, plainLines, runCli, STACK, type CliResult } from '../helpers/cli.js';
 import { expectedSchemaVersion } from '../../src/pg/schema-check.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { withDatabase } from '../helpers/server.js';
+import { admin, serverUrl, withDatabase } from '../helpers/server.js';
 import { freePort, tempDir } from '../helpers/watcher.js';
 
-const serverUrl = (): string => process.env.VM_SYNC_TEST_SERVER ?? process.env.DATABASE_URL!;
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: serverUrl() });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 /** Exit 2, exactly one plain line on stderr matching `line`, no stack trace anywhere. */
 function assertOneLine(r: CliResult, line: RegExp, what: string): void {

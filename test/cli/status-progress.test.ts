@@ -2,11 +2,11 @@
 // vm_sync_reader only, shows the list in progress (objects, pages, the API server's
 // remainingItemCount, an estimate) while the API server holds it up, and finished afterwards.
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
 import { cleanEnv, runCli, STACK } from '../helpers/cli.js';
+import { createLoginRole, dropLoginRoles } from '../helpers/roles.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { eventually } from '../helpers/eventually.js';
 import { startWatcher, stopAllWatchers, tempDir, type WatcherProcess } from '../helpers/watcher.js';
@@ -23,8 +23,6 @@ describe('list progress in status, for the reader role', () => {
   let sim: Simulator;
   let watcher: WatcherProcess;
   let readerUrl: string;
-  const role = `vmsync_t_oncall_${crypto.randomBytes(4).toString('hex')}`;
-  const password = `pw-${crypto.randomBytes(6).toString('hex')}`;
 
   const status = async (json: boolean): Promise<{ code: number | null; out: string }> => {
     const r = await runCli(['status', ...(json ? ['--json'] : [])], cleanEnv({ DATABASE_URL: readerUrl }));
@@ -39,11 +37,7 @@ describe('list progress in status, for the reader role', () => {
 
   before(async () => {
     db = await createTestDatabase('status_progress');
-    await db.query(`create role ${role} login password '${password}' in role vm_sync_reader`);
-    const u = new URL(db.url);
-    u.username = role;
-    u.password = password;
-    readerUrl = u.toString();
+    readerUrl = (await createLoginRole(db, 'vm_sync_reader', 'oncall')).url;
     sim = await startSimulator();
     sim.seed(VMS, { namespaces: ['vdc-progress'], runningRatio: 0 });
     sim.failListPage({ page: HELD_PAGE, resource: 'virtualmachines', status: 500, count: 1_000_000 });
@@ -61,7 +55,7 @@ describe('list progress in status, for the reader role', () => {
   after(async () => {
     await stopAllWatchers();
     await sim?.close();
-    await db?.query(`drop role if exists ${role}`);
+    if (db) await dropLoginRoles(db);
     await db?.drop();
   });
 

@@ -2,27 +2,22 @@
 // vm_sync_reader and nothing else (with a password, so this holds on a SCRAM server too) reads the
 // whole status through vm_sync.status_report(), and stale checkpoints are flagged.
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { cleanEnv, runCli, STACK } from '../helpers/cli.js';
+import { createLoginRole, dropLoginRoles } from '../helpers/roles.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { ev, vm } from '../reliability/objects.js';
 
 describe('status as a member of vm_sync_reader only', () => {
   let db: TestDatabase;
   let leader: pg.Client;
-  const role = `vmsync_t_oncall_${crypto.randomBytes(4).toString('hex')}`;
-  const password = `pw-${crypto.randomBytes(6).toString('hex')}`;
   let readerUrl: string;
+  let password: string;
 
   before(async () => {
     db = await createTestDatabase('status_reader');
-    await db.query(`create role ${role} login password '${password}' in role vm_sync_reader`);
-    const u = new URL(db.url);
-    u.username = role;
-    u.password = password;
-    readerUrl = u.toString();
+    ({ url: readerUrl, password } = await createLoginRole(db, 'vm_sync_reader', 'oncall'));
     // A leader of our own: holds the lock, records its cluster and watches, writes a batch.
     leader = new pg.Client({ connectionString: db.url });
     await leader.connect();
@@ -40,7 +35,7 @@ describe('status as a member of vm_sync_reader only', () => {
 
   after(async () => {
     await leader?.end();
-    await db?.query(`drop role if exists ${role}`);
+    if (db) await dropLoginRoles(db);
     await db?.drop();
   });
 

@@ -22,3 +22,17 @@ export function withDatabase(url: string, database: string): string {
   u.pathname = '/' + encodeURIComponent(database);
   return u.toString();
 }
+
+/** The test server's admin URL (the runner sets VM_SYNC_TEST_SERVER; DATABASE_URL when run alone). */
+export const serverUrl = (): string => process.env.VM_SYNC_TEST_SERVER ?? process.env.DATABASE_URL!;
+
+/** Runs one statement as the server's admin (databases and roles are cluster-wide). */
+export async function admin(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: serverUrl() });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
